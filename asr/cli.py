@@ -1,0 +1,209 @@
+"""The `asr` console script: parses arguments and calls the library; nothing else.
+
+Every user error becomes one line on stderr and a non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+from pathlib import Path
+
+EXIT_ERROR = 2  # bad input or usage
+EXIT_PARTIAL = 1  # some files failed, the rest were processed
+
+
+def _quiet_backends() -> None:
+    """Keep TensorFlow's C++ start-up chatter off the user's terminal."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "3")
+
+
+def _cmd_transcribe(args: argparse.Namespace) -> int:
+    from asr.audio import find_audio_files
+    from asr.transcribe import Transcriber
+
+    paths = find_audio_files(args.audio)
+    if not paths:
+        raise _usage("no .wav files found in " + ", ".join(args.audio))
+    transcriber = Transcriber.load(args.model)
+    results = transcriber.transcribe_files(paths)
+    lines = []
+    for r in results:
+        if args.format == "text":
+            lines.append(r.text if len(results) == 1 else f"{r.path}\t{r.text}")
+        else:
+            lines.append(json.dumps(dataclasses.asdict(r)))
+    text = ("\n".join(lines) if args.format != "json" else
+            json.dumps([dataclasses.asdict(r) for r in results], indent=2)) + "\n"
+    if args.output:
+        _refuse_overwrite(Path(args.output), args.force)
+        Path(args.output).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from asr.config import Config, ModelConfig, parse_config_overrides
+    from asr.features import FeatureConfig
+    from asr.train import TrainOptions, train
+
+    overrides = parse_config_overrides(Path(args.config)) if args.config else {}
+    model = dict(overrides.get("model", {}))
+    if args.arch:
+        model["arch"] = args.arch
+    try:
+        config = Config(
+            features=FeatureConfig(**overrides.get("features", {})),
+            model=ModelConfig(**model),
+            **({"alphabet": overrides["alphabet"]} if "alphabet" in overrides else {}),
+        )
+    except (TypeError, ValueError) as e:
+        raise _usage(f"invalid model settings: {e}") from e
+    result = train(TrainOptions(
+        train=Path(args.train), val=Path(args.val), out=Path(args.out), epochs=args.epochs,
+        batch_size=args.batch_size, learning_rate=args.learning_rate, config=config,
+        resume=args.resume, force=args.force, seed=args.seed, jobs=args.jobs,
+    ))
+    print(f"best val CER {result.best_cer:.2%}  WER {result.best_wer:.2%} at epoch "
+          f"{result.best_epoch} of {result.epochs}; model in {args.out}")
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from asr.evaluate import evaluate
+
+    report = evaluate(args.manifest, args.model, args.report)
+    print(report.summary())
+    if args.report:
+        print(f"report written to {args.report}")
+    return 0
+
+
+def _cmd_prepare(args: argparse.Namespace) -> int:
+    from asr.prepare import prepare
+
+    split = None
+    if args.split:
+        try:
+            split = tuple(float(x) for x in args.split.split(","))
+        except ValueError as e:
+            raise _usage(f"--split takes comma-separated fractions like 0.9,0.05,0.05: {e}") from e
+    result = prepare(args.src, args.out, fmt=args.format, split=split, seed=args.seed,
+                     overwrite=args.force)
+    for name, path in result.manifests.items():
+        print(f"{name}\t{path}")
+    print(f"{result.count} utterances, {result.hours:.2f} h"
+          + (f"; skipped {len(result.skipped)}: {result.skipped[0]}" if result.skipped else ""))
+    return 0
+
+
+def _cmd_synth(args: argparse.Namespace) -> int:
+    from asr.synth import parse_voices, synthesize_corpus
+
+    voices = parse_voices(args.voices) if args.voices else None
+    result = synthesize_corpus(
+        args.text_file, args.out, voices=voices, per_sentence=args.per_sentence,
+        jobs=args.jobs, seed=args.seed, overwrite=args.force,
+    )
+    print(f"{result.count} utterances, {result.hours:.3f} h -> {result.manifest}")
+    if result.failed:
+        print(f"{len(result.failed)} failed, e.g. {result.failed[0]}", file=sys.stderr)
+        return EXIT_PARTIAL
+    return 0
+
+
+class _UsageError(Exception):
+    pass
+
+
+def _usage(message: str) -> _UsageError:
+    return _UsageError(message)
+
+
+def _refuse_overwrite(path: Path, force: bool) -> None:
+    if path.exists() and not force:
+        raise _usage(f"{path}: already exists; pass --force to overwrite it")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command line."""
+    parser = argparse.ArgumentParser(
+        prog="asr", description="CTC speech-to-text: train, transcribe, evaluate."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("transcribe", help="transcribe WAV files or directories")
+    p.add_argument("audio", nargs="+", help="WAV files or directories (searched for .wav)")
+    p.add_argument("--model", help="model directory (default: the shipped model)")
+    p.add_argument("--format", choices=["text", "json", "jsonl"], default="text")
+    p.add_argument("--output", help="write here instead of stdout")
+    p.add_argument("--force", action="store_true", help="overwrite --output")
+    p.set_defaults(func=_cmd_transcribe)
+
+    p = sub.add_parser("train", help="train a model on manifests")
+    p.add_argument("--train", required=True, help="training manifest (or feature pack .npz)")
+    p.add_argument("--val", required=True, help="validation manifest (or feature pack .npz)")
+    p.add_argument("--out", required=True, help="model directory to write")
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--learning-rate", type=float, default=1e-3)
+    p.add_argument("--arch", choices=["bigru", "bilstm"])
+    p.add_argument("--config", help="JSON file with 'model'/'features' settings")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    p.add_argument("--force", action="store_true", help="train into a non-empty --out")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--jobs", type=int, help="processes for feature extraction")
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("evaluate", help="WER/CER of a model on a manifest")
+    p.add_argument("--manifest", required=True)
+    p.add_argument("--model", help="model directory (default: the shipped model)")
+    p.add_argument("--report", help="write a JSON report here")
+    p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("prepare", help="make manifests from a corpus folder")
+    p.add_argument("src", help="corpus folder (wav+txt, LJSpeech, LibriSpeech, ...)")
+    p.add_argument("--out", required=True, help="manifest to write (.jsonl)")
+    p.add_argument("--format", default="auto",
+                   choices=["auto", "folder", "ljspeech", "librispeech", "commonvoice",
+                            "deepspeech"])
+    p.add_argument("--split", help="train,val,test fractions, e.g. 0.9,0.05,0.05")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--force", action="store_true", help="overwrite existing manifests")
+    p.set_defaults(func=_cmd_prepare)
+
+    p = sub.add_parser("synth", help="synthesize a corpus from a text file")
+    p.add_argument("text_file", help="one sentence a line")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--voices", help="'all', 'espeak-ng', 'flite' or e.g. espeak-ng:en-us+f3,flite:slt")
+    p.add_argument("--per-sentence", type=int, default=1)
+    p.add_argument("--jobs", type=int, default=os.cpu_count())
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--force", action="store_true", help="write into a non-empty --out")
+    p.set_defaults(func=_cmd_synth)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit status."""
+    _quiet_backends()
+    args = build_parser().parse_args(argv)
+    from asr.errors import AsrError
+
+    try:
+        return args.func(args)
+    except (AsrError, _UsageError) as e:
+        print(f"asr {args.command}: error: {e}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print(f"asr {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,154 @@
+"""The model directory's config.json: features, alphabet, normalization and architecture.
+
+Transcribe and evaluate rebuild the featurizer and tokenizer from this file, never from
+command-line defaults, so a checkpoint always travels with how it was made.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from asr.errors import ConfigError
+from asr.features import FeatureConfig
+from asr.text import DEFAULT_ALPHABET
+
+CONFIG_NAME = "config.json"
+MODEL_NAME = "model.keras"
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Acoustic model shape: optional strided conv front end, then a bidirectional RNN stack."""
+
+    arch: Literal["bigru", "bilstm"] = "bigru"
+    rnn_units: int = 160  # per direction
+    rnn_layers: int = 3
+    conv_filters: int = 160  # 0 disables the conv front end
+    conv_kernel: int = 11  # odd, so padding is symmetric and lengths follow ceil(T / stride)
+    conv_stride: int = 2  # the model's time reduction
+    dropout: float = 0.1
+
+    def __post_init__(self) -> None:
+        if self.arch not in ("bigru", "bilstm"):
+            raise ValueError(f"arch must be 'bigru' or 'bilstm', got {self.arch!r}")
+        if self.rnn_units < 1 or self.rnn_layers < 1:
+            raise ValueError("rnn_units and rnn_layers must be >= 1")
+        if self.conv_filters > 0 and (self.conv_kernel < 1 or self.conv_kernel % 2 == 0):
+            raise ValueError(f"conv_kernel must be odd and >= 1, got {self.conv_kernel}")
+        if self.conv_stride < 1:
+            raise ValueError(f"conv_stride must be >= 1, got {self.conv_stride}")
+        if self.conv_filters == 0 and self.conv_stride != 1:
+            raise ValueError("conv_stride > 1 needs the conv front end (conv_filters > 0)")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+
+    @property
+    def time_reduction(self) -> int:
+        """Feature frames per model output frame."""
+        return self.conv_stride
+
+    def output_length(self, frames: int) -> int:
+        """Model output frames for ``frames`` input frames."""
+        return math.ceil(frames / self.conv_stride)
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything needed to turn audio into text with the weights in model.keras."""
+
+    features: FeatureConfig = field(default_factory=FeatureConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    alphabet: str = DEFAULT_ALPHABET
+    mean: tuple[float, ...] = ()
+    std: tuple[float, ...] = ()
+    version: int = FORMAT_VERSION
+
+    def __post_init__(self) -> None:
+        if len(self.mean) != len(self.std):
+            raise ValueError(f"mean has {len(self.mean)} dims but std has {len(self.std)}")
+        if self.mean and len(self.mean) != self.features.dim:
+            raise ValueError(
+                f"normalization has {len(self.mean)} dims but features have {self.features.dim}"
+            )
+
+    @property
+    def num_classes(self) -> int:
+        """Model output units: alphabet plus the CTC blank."""
+        return len(self.alphabet) + 1
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready dict."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Config:
+        """Build and validate from a dict; unknown keys are an error, missing ones default."""
+        data = dict(data)
+        features = FeatureConfig(**data.pop("features", {}))
+        model = ModelConfig(**data.pop("model", {}))
+        mean = tuple(float(x) for x in data.pop("mean", ()))
+        std = tuple(float(x) for x in data.pop("std", ()))
+        return cls(features=features, model=model, mean=mean, std=std, **data)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write via a temp file in the same folder and rename, so a kill never leaves half a file."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_config(config: Config, model_dir: Path) -> Path:
+    """Write DIR/config.json atomically."""
+    path = Path(model_dir) / CONFIG_NAME
+    atomic_write_text(path, json.dumps(config.to_dict(), indent=2) + "\n")
+    return path
+
+
+def load_config(model_dir: Path) -> Config:
+    """Read DIR/config.json; any problem is a ConfigError naming the file and the fix."""
+    path = Path(model_dir) / CONFIG_NAME
+    if not path.is_file():
+        raise ConfigError(
+            f"{path}: not found; a model directory needs config.json beside model.keras "
+            "(train one with `asr train --out DIR`)"
+        )
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ConfigError(f"{path}: cannot be read as JSON ({e}); restore it from training") from e
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a JSON object, got {type(data).__name__}")
+    try:
+        return Config.from_dict(data)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"{path}: invalid config ({e})") from e
+
+
+def parse_config_overrides(path: Path) -> dict[str, Any]:
+    """Read a user's --config JSON file of partial settings ({"model": {...}, "features": {...}})."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ConfigError(f"{path}: cannot be read as JSON ({e})") from e
+    if not isinstance(data, dict) or not set(data) <= {"model", "features", "alphabet"}:
+        raise ConfigError(
+            f"{path}: expected an object with keys among 'model', 'features', 'alphabet'"
+        )
+    return data

@@ -1,0 +1,23 @@
+"""Error types the CLI turns into one-line messages instead of tracebacks."""
+
+from __future__ import annotations
+
+
+class AsrError(Exception):
+    """Base of every error a user can cause with bad input; the CLI prints it in one line."""
+
+
+class AudioError(AsrError, ValueError):
+    """An audio file (or buffer) that cannot be read as speech."""
+
+
+class ManifestError(AsrError, ValueError):
+    """A manifest or corpus file that is malformed; the message names file and line."""
+
+
+class ConfigError(AsrError, ValueError):
+    """A model directory whose config.json or model.keras is missing, invalid or inconsistent."""
+
+
+class SynthError(AsrError, RuntimeError):
+    """A speech synthesizer that is missing or failed."""

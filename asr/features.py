@@ -1,0 +1,126 @@
+"""Acoustic features: MFCC (+ deltas) or log-mel filterbank via python_speech_features.
+
+Frames are 25 ms windows every 10 ms; a model directory's config.json fixes every setting,
+so a checkpoint is never separated from how its inputs were made.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import python_speech_features as psf
+
+SAMPLE_RATE = 16000  # Hz
+WINDOW_SECONDS = 0.025  # 400 samples at 16 kHz
+HOP_SECONDS = 0.010  # 160 samples at 16 kHz: 100 frames per second
+NFFT = 512  # >= window length in samples at 16 kHz
+PREEMPHASIS = 0.97
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """How audio becomes a (frames, dims) matrix; stored in config.json."""
+
+    kind: Literal["mfcc", "fbank"] = "mfcc"
+    sample_rate: int = SAMPLE_RATE
+    num_cepstra: int = 13  # MFCC coefficients (the 0th replaced by log energy)
+    num_filters: int = 26  # mel bands (fbank dims when kind == "fbank")
+    deltas: bool = True  # append first and second differences (x3 dims)
+    window_seconds: float = WINDOW_SECONDS
+    hop_seconds: float = HOP_SECONDS
+    nfft: int = NFFT
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("mfcc", "fbank"):
+            raise ValueError(f"feature kind must be 'mfcc' or 'fbank', got {self.kind!r}")
+        if self.window_seconds * self.sample_rate > self.nfft:
+            raise ValueError(
+                f"window of {self.window_seconds * self.sample_rate:.0f} samples exceeds "
+                f"nfft={self.nfft}; raise nfft"
+            )
+
+    @property
+    def base_dim(self) -> int:
+        """Dimensions before deltas."""
+        return self.num_cepstra if self.kind == "mfcc" else self.num_filters
+
+    @property
+    def dim(self) -> int:
+        """Dimensions the model sees."""
+        return self.base_dim * (3 if self.deltas else 1)
+
+    @property
+    def frames_per_second(self) -> float:
+        """Feature frames per second of audio."""
+        return 1.0 / self.hop_seconds
+
+    def num_frames(self, num_samples: int) -> int:
+        """Frame count python_speech_features produces for ``num_samples`` samples."""
+        frame_len = round(self.window_seconds * self.sample_rate)
+        hop = round(self.hop_seconds * self.sample_rate)
+        if num_samples <= frame_len:
+            return 1
+        return 1 + int(np.ceil((num_samples - frame_len) / hop))
+
+
+def base_features(samples: np.ndarray, config: FeatureConfig) -> np.ndarray:
+    """MFCC or log-mel frames (without deltas) of float samples in [-1, 1]."""
+    signal = np.asarray(samples, dtype=np.float64)
+    if signal.ndim != 1:
+        raise ValueError(f"expected mono samples of shape (n,), got shape {signal.shape}")
+    # psf works on int16-scaled values in its examples; scale so log energies are comparable.
+    signal = signal * 32768.0
+    common = dict(
+        samplerate=config.sample_rate,
+        winlen=config.window_seconds,
+        winstep=config.hop_seconds,
+        nfilt=config.num_filters,
+        nfft=config.nfft,
+        preemph=PREEMPHASIS,
+        winfunc=np.hamming,
+    )
+    if config.kind == "mfcc":
+        feats = psf.mfcc(signal, numcep=config.num_cepstra, appendEnergy=True, **common)
+    else:
+        energies, _ = psf.fbank(signal, **common)  # logfbank() lacks winfunc
+        feats = np.log(energies)
+    return feats.astype(np.float32)
+
+
+def add_deltas(base: np.ndarray) -> np.ndarray:
+    """Append first and second differences (window 2) along the time axis."""
+    d1 = psf.delta(base, 2)
+    d2 = psf.delta(d1, 2)
+    return np.concatenate([base, d1, d2], axis=1).astype(np.float32)
+
+
+def compute_features(samples: np.ndarray, config: FeatureConfig) -> np.ndarray:
+    """Un-normalized (frames, config.dim) float32 features of one utterance."""
+    base = base_features(samples, config)
+    return add_deltas(base) if config.deltas else base
+
+
+class Normalizer:
+    """Per-dimension mean/std normalization with statistics from the training set."""
+
+    def __init__(self, mean: np.ndarray, std: np.ndarray) -> None:
+        self.mean = np.asarray(mean, dtype=np.float32)
+        self.std = np.maximum(np.asarray(std, dtype=np.float32), 1e-5)
+
+    @classmethod
+    def fit(cls, features: list[np.ndarray]) -> Normalizer:
+        """Statistics over all frames of all utterances (float64 sums for stability)."""
+        if not features:
+            raise ValueError("cannot compute normalization statistics from zero utterances")
+        total = sum(f.shape[0] for f in features)
+        s = sum(f.sum(axis=0, dtype=np.float64) for f in features)
+        ss = sum(np.square(f, dtype=np.float64).sum(axis=0) for f in features)
+        mean = s / total
+        var = np.maximum(ss / total - mean**2, 0.0)
+        return cls(mean, np.sqrt(var))
+
+    def __call__(self, features: np.ndarray) -> np.ndarray:
+        """Normalized float32 features."""
+        return ((features - self.mean) / self.std).astype(np.float32)

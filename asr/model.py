@@ -1,0 +1,103 @@
+"""Networks only: the inference model and the training model that shares its layers.
+
+Written with keras.layers and keras.ops alone (no tf.*), so the same code trains under
+KERAS_BACKEND=tensorflow, jax or torch. The inference model maps
+``{"features": (B, T, D) float, "input_length": (B,) int}`` to ``(B, ceil(T / stride), C)``
+logits (no softmax; class 0 is the CTC blank); ``input_length`` counts *output* frames and
+masks both RNN directions, so padding never changes an utterance's output.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers, ops
+
+from asr.config import Config
+
+PACKAGE = "asr"
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class LengthMask(layers.Layer):
+    """Boolean (B, T) mask of the first ``lengths[b]`` steps of ``x``."""
+
+    def call(self, x, lengths):
+        steps = ops.arange(ops.shape(x)[1], dtype="int32")
+        return ops.expand_dims(steps, 0) < ops.expand_dims(ops.cast(lengths, "int32"), 1)
+
+    def compute_output_spec(self, x, lengths):
+        return keras.KerasTensor((x.shape[0], x.shape[1]), dtype="bool")
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class CTCLoss(layers.Layer):
+    """Adds the mean CTC loss of a batch to the model and returns per-utterance losses.
+
+    The Keras 3 successor of the ``ctc_batch_cost`` Lambda wrapper: true label and logit
+    lengths per utterance, logits in (not softmax), blank at index 0.
+    """
+
+    def call(self, labels, logits, input_length, label_length):
+        loss = ops.ctc_loss(
+            ops.cast(labels, "int32"),
+            ops.cast(logits, "float32"),
+            ops.cast(label_length, "int32"),
+            ops.cast(input_length, "int32"),
+            mask_index=0,
+        )
+        self.add_loss(ops.mean(loss))
+        return loss
+
+    def compute_output_spec(self, labels, logits, input_length, label_length):
+        return keras.KerasTensor((labels.shape[0],), dtype="float32")
+
+
+def _rnn(config: Config, index: int) -> layers.Layer:
+    """One cuDNN-compatible bidirectional layer (default activations, no recurrent dropout)."""
+    units = config.model.rnn_units
+    cell = layers.GRU if config.model.arch == "bigru" else layers.LSTM
+    return layers.Bidirectional(
+        cell(units, return_sequences=True, name=f"{config.model.arch[2:]}_{index}"),
+        name=f"{config.model.arch}_{index}",
+    )
+
+
+def build_inference_model(config: Config) -> keras.Model:
+    """The network saved as model.keras."""
+    m = config.model
+    features = keras.Input((None, config.features.dim), name="features")
+    input_length = keras.Input((), dtype="int32", name="input_length")
+    x = features
+    if m.conv_filters > 0:
+        # Explicit symmetric padding + 'valid' keeps frame alignment independent of the
+        # padded batch width ('same' shifts it with parity when stride > 1).
+        pad = m.conv_kernel // 2
+        x = layers.ZeroPadding1D((pad, pad), name="conv_pad")(x)
+        x = layers.Conv1D(
+            m.conv_filters, m.conv_kernel, strides=m.conv_stride, padding="valid",
+            activation="relu", name="conv",
+        )(x)
+        x = layers.LayerNormalization(name="conv_norm")(x)
+    mask = LengthMask(name="mask")(x, input_length)
+    for i in range(m.rnn_layers):
+        if m.dropout > 0:
+            x = layers.Dropout(m.dropout, name=f"dropout_{i}")(x)
+        x = _rnn(config, i)(x, mask=mask)
+    logits = layers.Dense(config.num_classes, name="logits", dtype="float32")(x)
+    return keras.Model({"features": features, "input_length": input_length}, logits, name="asr")
+
+
+def build_training_model(inference: keras.Model) -> keras.Model:
+    """Wrap ``inference`` with a CTC-loss layer; both share every weight."""
+    features, input_length = inference.input["features"], inference.input["input_length"]
+    labels = keras.Input((None,), dtype="int32", name="labels")
+    label_length = keras.Input((), dtype="int32", name="label_length")
+    logits = inference.output
+    loss = CTCLoss(name="ctc_loss")(labels, logits, input_length, label_length)
+    inputs = {
+        "features": features,
+        "labels": labels,
+        "input_length": input_length,
+        "label_length": label_length,
+    }
+    return keras.Model(inputs, loss, name="asr_train")

@@ -1,0 +1,124 @@
+"""Saving and loading model directories: atomic writes, safe loading, resume state.
+
+A kill at any moment leaves either the previous or the new file, never half of one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+
+import asr.model  # noqa: F401  (registers the custom layers before any load)
+from asr.config import MODEL_NAME, Config, atomic_write_text
+from asr.errors import ConfigError
+
+RESUME_DIR = "resume"
+LATEST = "latest"
+
+
+def save_inference_model(model: keras.Model, model_dir: Path) -> Path:
+    """Write DIR/model.keras via a temp file + rename."""
+    path = Path(model_dir) / MODEL_NAME
+    fd, tmp = tempfile.mkstemp(prefix=".model.", suffix=".keras", dir=model_dir)
+    os.close(fd)
+    try:
+        model.save(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_inference_model(model_dir: Path, config: Config) -> keras.Model:
+    """Load DIR/model.keras with safe_mode=True; code-carrying or broken files are refused."""
+    path = Path(model_dir) / MODEL_NAME
+    if not path.is_file():
+        raise ConfigError(
+            f"{path}: not found; pass --model with a directory made by `asr train`"
+        )
+    try:
+        model = keras.saving.load_model(path, safe_mode=True, compile=False)
+    except ValueError as e:
+        if "lambda" in str(e).lower() or "safe_mode" in str(e):
+            raise ConfigError(
+                f"{path}: refusing to load a model that carries Python code (Lambda layer); "
+                "asr models never need it: retrain or re-export without Lambda layers"
+            ) from e
+        raise ConfigError(f"{path}: cannot load model ({_first_line(e)})") from e
+    except Exception as e:  # zip, h5 and deserialization errors come in many types
+        raise ConfigError(f"{path}: cannot load model ({_first_line(e)})") from e
+    if not isinstance(model.input, dict) or set(model.input) != {"features", "input_length"}:
+        raise ConfigError(
+            f"{path}: not an asr inference model (inputs must be 'features' and 'input_length')"
+        )
+    return model
+
+
+def _first_line(error: BaseException) -> str:
+    """First line of an exception message, for one-line errors."""
+    text = str(error).strip().splitlines()
+    return text[0] if text else type(error).__name__
+
+
+def save_resume_state(
+    model_dir: Path, epoch: int, training: keras.Model, state: dict[str, Any]
+) -> Path:
+    """Write weights, optimizer variables and ``state`` for ``epoch`` into a fresh folder,
+    then point DIR/resume/latest at it; older folders are removed afterwards."""
+    root = Path(model_dir) / RESUME_DIR
+    root.mkdir(parents=True, exist_ok=True)
+    target = root / f"epoch-{epoch:04d}"
+    tmp = Path(tempfile.mkdtemp(prefix=".epoch-", dir=root))
+    try:
+        training.save_weights(tmp / "training.weights.h5")
+        opt_values = [np.asarray(v) for v in training.optimizer.variables]
+        np.savez(tmp / "optimizer.npz", *opt_values)
+        (tmp / "state.json").write_text(json.dumps({**state, "epoch": epoch}, indent=2))
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    atomic_write_text(root / LATEST, target.name + "\n")
+    for old in root.glob("epoch-*"):
+        if old != target:
+            shutil.rmtree(old, ignore_errors=True)
+    for stale in root.glob(".epoch-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    return target
+
+
+def latest_resume_state(model_dir: Path) -> Path | None:
+    """The folder DIR/resume/latest points at, or None when training never finished an epoch."""
+    root = Path(model_dir) / RESUME_DIR
+    pointer = root / LATEST
+    if not pointer.is_file():
+        return None
+    target = root / pointer.read_text().strip()
+    return target if (target / "state.json").is_file() else None
+
+
+def load_resume_state(folder: Path, training: keras.Model) -> dict[str, Any]:
+    """Restore weights and optimizer variables into a compiled ``training`` model."""
+    training.load_weights(folder / "training.weights.h5")
+    optimizer = training.optimizer
+    optimizer.build(training.trainable_variables)
+    with np.load(folder / "optimizer.npz") as saved:
+        values = [saved[f"arr_{i}"] for i in range(len(saved.files))]
+    if len(values) != len(optimizer.variables):
+        raise ConfigError(
+            f"{folder}: optimizer state has {len(values)} variables, the model needs "
+            f"{len(optimizer.variables)}; resume with the same --arch and config"
+        )
+    for var, value in zip(optimizer.variables, values, strict=True):
+        var.assign(value)
+    return json.loads((folder / "state.json").read_text())

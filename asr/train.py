@@ -1,0 +1,284 @@
+"""Training: features once, bucketed CTC batches, ``model.fit``, best-by-CER checkpoints.
+
+Each epoch ends with validation loss, CER and WER, a history.csv row, TensorBoard scalars
+(when TensorFlow is importable) and a resume point, so a crash loses at most one epoch.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+from tqdm import tqdm
+
+from asr.config import CONFIG_NAME, Config, load_config, save_config
+from asr.data import CTCBatches, FeatureSet, Prepared, extract_features, prepare_examples
+from asr.decoding import greedy_decode_batch
+from asr.errors import AsrError
+from asr.evaluate import error_rates
+from asr.features import FeatureConfig, Normalizer
+from asr.manifest import read_manifest
+from asr.model import build_inference_model, build_training_model
+from asr.modelio import (
+    latest_resume_state,
+    load_resume_state,
+    save_inference_model,
+    save_resume_state,
+)
+from asr.text import Tokenizer
+
+HISTORY_NAME = "history.csv"
+HISTORY_FIELDS = ["epoch", "loss", "val_loss", "val_cer", "val_wer", "seconds", "train_xrt"]
+BLANK_WARNING_EPOCHS = 3
+
+
+@dataclass
+class TrainOptions:
+    """What `asr train` was asked to do."""
+
+    train: Path
+    val: Path
+    out: Path
+    epochs: int = 30
+    batch_size: int = 32
+    learning_rate: float = 1e-3
+    config: Config = field(default_factory=Config)
+    resume: bool = False
+    force: bool = False
+    seed: int = 0
+    jobs: int | None = None
+    progress: bool = True
+
+
+@dataclass
+class TrainResult:
+    """Where training ended."""
+
+    epochs: int
+    best_epoch: int
+    best_cer: float
+    best_wer: float
+    train_hours: float
+    train_xrt: float  # audio seconds trained per wall-clock second, last epoch
+    skipped: list[str]
+
+
+def _check_out_dir(options: TrainOptions) -> None:
+    """Refuse to mix a new run into a folder the user already has, unless asked."""
+    out = options.out
+    if options.resume:
+        if not (out / CONFIG_NAME).is_file():
+            raise AsrError(f"{out}: nothing to resume (no {CONFIG_NAME}); drop --resume")
+        return
+    if out.exists() and not out.is_dir():
+        raise AsrError(f"{out}: exists and is not a directory; choose another --out")
+    if out.is_dir() and any(out.iterdir()) and not options.force:
+        raise AsrError(
+            f"{out}: directory is not empty; pass --resume to continue that run, "
+            "--force to train over it, or choose another --out"
+        )
+
+
+def load_feature_set(path: Path, config: FeatureConfig, jobs: int | None, desc: str) -> FeatureSet:
+    """A manifest (features extracted now) or a feature pack (.npz from tools/pack_features.py)."""
+    if Path(path).suffix == ".npz":
+        return FeatureSet.load(Path(path), config)
+    return extract_features(read_manifest(path), config, jobs=jobs, desc=desc)
+
+
+def train(options: TrainOptions) -> TrainResult:
+    """Run `asr train`; returns the best validation CER/WER and throughput."""
+    _check_out_dir(options)
+    out = options.out
+    out.mkdir(parents=True, exist_ok=True)
+    keras.utils.set_random_seed(options.seed)
+    config = load_config(out) if options.resume else options.config
+    log = _log(options.progress)
+
+    train_set = load_feature_set(options.train, config.features, options.jobs, "train features")
+    val_set = load_feature_set(options.val, config.features, options.jobs, "val features")
+    if not config.mean:
+        norm = Normalizer.fit(train_set.features)
+        config = dataclasses.replace(
+            config, mean=tuple(norm.mean.tolist()), std=tuple(norm.std.tolist())
+        )
+        save_config(config, out)
+    norm = Normalizer(np.array(config.mean), np.array(config.std))
+    tokenizer = Tokenizer(config.alphabet)
+    train_ex = prepare_examples(train_set, norm, tokenizer, config.model)
+    val_ex = prepare_examples(val_set, norm, tokenizer, config.model)
+    skipped = train_ex.skipped + val_ex.skipped
+    if skipped:
+        log(f"skipped {len(skipped)} utterances whose transcript cannot fit their audio "
+            f"or is empty, e.g. {skipped[0]}")
+    log(f"training on {len(train_ex.features)} utterances ({train_set.hours:.2f} h), "
+        f"validating on {len(val_ex.features)}")
+
+    inference = build_inference_model(config)
+    training = build_training_model(inference)
+    training.compile(
+        optimizer=keras.optimizers.Adam(options.learning_rate, global_clipnorm=5.0)
+    )
+    state: dict[str, Any] = {"best_cer": math.inf, "best_wer": math.inf, "best_epoch": 0}
+    initial_epoch = 0
+    if options.resume:
+        folder = latest_resume_state(out)
+        if folder is not None:
+            state = load_resume_state(folder, training)
+            initial_epoch = int(state["epoch"])
+            log(f"resuming after epoch {initial_epoch} (best val CER {state['best_cer']:.2%})")
+    if initial_epoch >= options.epochs:
+        log(f"already trained {initial_epoch} epochs; raise --epochs to train more")
+
+    batches = CTCBatches(train_ex, config.model, options.batch_size, seed=options.seed + initial_epoch)
+    val_batches = CTCBatches(val_ex, config.model, options.batch_size, shuffle=False)
+    audio_seconds = train_set.hours * 3600 * len(train_ex.features) / max(len(train_set.features), 1)
+    monitor = EpochEnd(inference, training, val_batches, val_ex, tokenizer, out, state,
+                       audio_seconds, log)
+    callbacks: list[keras.callbacks.Callback] = [monitor]
+    if options.progress:
+        callbacks.insert(0, TqdmProgress(len(batches)))
+    tensorboard = _tensorboard(out)
+    if tensorboard is not None:
+        callbacks.append(tensorboard)
+    if initial_epoch < options.epochs:
+        training.fit(batches, epochs=options.epochs, initial_epoch=initial_epoch,
+                     callbacks=callbacks, verbose=0)
+    return TrainResult(
+        epochs=max(initial_epoch, monitor.last_epoch), best_epoch=int(state["best_epoch"]),
+        best_cer=float(state["best_cer"]), best_wer=float(state["best_wer"]),
+        train_hours=train_set.hours, train_xrt=monitor.last_xrt, skipped=skipped,
+    )
+
+
+def _log(enabled: bool):
+    """Messages that do not break tqdm's bars."""
+    def write(message: str) -> None:
+        if enabled:
+            tqdm.write(message, file=sys.stderr)
+    return write
+
+
+def _tensorboard(out: Path) -> keras.callbacks.Callback | None:
+    """TensorBoard scalars need TensorFlow's summary writer; skip quietly without it."""
+    try:
+        import tensorflow  # noqa: F401
+    except ImportError:
+        return None
+    return keras.callbacks.TensorBoard(log_dir=str(out / "logs"), write_graph=False)
+
+
+def predict_texts(
+    inference: keras.Model, batches: CTCBatches, tokenizer: Tokenizer
+) -> tuple[list[str], dict[int, str]]:
+    """Greedy transcripts of every utterance in ``batches``, in example order."""
+    texts: dict[int, str] = {}
+    for b in range(len(batches)):
+        batch = batches[b]
+        logits = inference.predict_on_batch(
+            {"features": batch["features"], "input_length": batch["input_length"]}
+        )
+        ids = greedy_decode_batch(np.asarray(logits), batch["input_length"])
+        for i, seq in zip(batches.batch_indices(b), ids, strict=True):
+            texts[int(i)] = tokenizer.decode(seq)
+    return [texts[i] for i in range(len(texts))], texts
+
+
+class TqdmProgress(keras.callbacks.Callback):
+    """A per-epoch tqdm bar with the running loss."""
+
+    def __init__(self, steps: int) -> None:
+        super().__init__()
+        self.steps = steps
+        self.bar: tqdm | None = None
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self.bar = tqdm(total=self.steps, desc=f"epoch {epoch + 1}", unit="batch", leave=False)
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        if self.bar is not None:
+            self.bar.update(1)
+            if logs and "loss" in logs:
+                self.bar.set_postfix(loss=f"{float(logs['loss']):.3f}")
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+class EpochEnd(keras.callbacks.Callback):
+    """Validation CER/WER, best-model saving, history and resume state after every epoch."""
+
+    def __init__(self, inference, training, val_batches: CTCBatches, val_ex: Prepared,
+                 tokenizer: Tokenizer, out: Path, state: dict, audio_seconds: float, log) -> None:
+        super().__init__()
+        self.inference, self.training = inference, training
+        self.val_batches, self.val_ex, self.tokenizer = val_batches, val_ex, tokenizer
+        self.out, self.state, self.audio_seconds, self.log = out, state, audio_seconds, log
+        self.started = time.perf_counter()
+        self.last_epoch = 0
+        self.last_xrt = 0.0
+        self.blank_epochs = 0
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self.started = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        logs = logs if logs is not None else {}
+        seconds = time.perf_counter() - self.started
+        loss = float(logs.get("loss", math.nan))
+        if not math.isfinite(loss):
+            self.model.stop_training = True
+            self.log(f"epoch {epoch + 1}: training loss is {loss}; stopping without saving "
+                     "(lower --learning-rate or check the data)")
+            return
+        val_loss = self._val_loss()
+        hyps, _ = predict_texts(self.inference, self.val_batches, self.tokenizer)
+        wer, cer = error_rates(self.val_ex.texts, hyps)
+        xrt = self.audio_seconds / seconds
+        logs.update(val_loss=val_loss, val_cer=cer, val_wer=wer)
+        self.last_epoch, self.last_xrt = epoch + 1, xrt
+        improved = cer < self.state["best_cer"]
+        if improved:
+            save_inference_model(self.inference, self.out)
+            self.state.update(best_cer=cer, best_wer=wer, best_epoch=epoch + 1)
+        self._append_history([epoch + 1, loss, val_loss, cer, wer, seconds, xrt])
+        save_resume_state(self.out, epoch + 1, self.training, self.state)
+        self.log(f"epoch {epoch + 1}: loss {loss:.3f}  val_loss {val_loss:.3f}  "
+                 f"val CER {cer:.2%}  WER {wer:.2%}  {seconds:.0f}s ({xrt:.0f}x real time)"
+                 + ("  [saved best]" if improved else ""))
+        self._warn_if_blank(hyps, epoch + 1)
+
+    def _val_loss(self) -> float:
+        """Mean per-utterance CTC loss over the validation set."""
+        losses = [np.asarray(self.training.predict_on_batch(self.val_batches[b]))
+                  for b in range(len(self.val_batches))]
+        return float(np.mean(np.concatenate(losses)))
+
+    def _append_history(self, row: list) -> None:
+        path = self.out / HISTORY_NAME
+        new = not path.exists()
+        with path.open("a", newline="") as f:
+            writer = csv.writer(f)
+            if new:
+                writer.writerow(HISTORY_FIELDS)
+            writer.writerow([row[0]] + [f"{v:.6g}" for v in row[1:]])
+            f.flush()
+            os.fsync(f.fileno())
+
+    def _warn_if_blank(self, hyps: list[str], epoch: int) -> None:
+        """CTC models often emit only blanks for a while; say so when it lasts."""
+        self.blank_epochs = self.blank_epochs + 1 if not any(h.strip() for h in hyps) else 0
+        if self.blank_epochs >= BLANK_WARNING_EPOCHS:
+            self.log(f"warning: after epoch {epoch} the model still emits only blanks on every "
+                     "validation utterance; train longer, check that transcripts match the "
+                     "audio, or lower the conv stride")

@@ -1,0 +1,48 @@
+"""Feature extraction follows the frame constants; normalization statistics are sound."""
+
+import numpy as np
+import pytest
+
+from asr.features import FeatureConfig, Normalizer, compute_features
+
+
+@pytest.mark.parametrize("seconds", [0.01, 0.5, 1.0, 3.37])
+@pytest.mark.parametrize("kind", ["mfcc", "fbank"])
+def test_frame_count_follows_constants(seconds: float, kind: str) -> None:
+    cfg = FeatureConfig(kind=kind)
+    samples = np.random.default_rng(0).normal(0, 0.1, int(seconds * cfg.sample_rate))
+    feats = compute_features(samples.astype(np.float32), cfg)
+    assert feats.shape == (cfg.num_frames(len(samples)), cfg.dim)
+    assert feats.dtype == np.float32 and np.isfinite(feats).all()
+
+
+def test_dims() -> None:
+    assert FeatureConfig().dim == 39
+    assert FeatureConfig(kind="fbank", num_filters=40).dim == 120
+    assert FeatureConfig(deltas=False).dim == 13
+
+
+def test_silence_is_finite() -> None:
+    feats = compute_features(np.zeros(16000, np.float32), FeatureConfig())
+    assert np.isfinite(feats).all()
+
+
+def test_bad_config_is_rejected() -> None:
+    with pytest.raises(ValueError, match="nfft"):
+        FeatureConfig(nfft=256)
+    with pytest.raises(ValueError, match="kind"):
+        FeatureConfig(kind="wavelet")  # type: ignore[arg-type]
+
+
+def test_normalizer_gives_zero_mean_unit_std() -> None:
+    rng = np.random.default_rng(1)
+    feats = [rng.normal(5, 3, (n, 4)).astype(np.float32) for n in (10, 50, 200)]
+    norm = Normalizer.fit(feats)
+    allf = np.concatenate([norm(f) for f in feats])
+    np.testing.assert_allclose(allf.mean(0), 0, atol=1e-4)
+    np.testing.assert_allclose(allf.std(0), 1, atol=1e-3)
+
+
+def test_normalizer_guards_constant_dims() -> None:
+    norm = Normalizer.fit([np.ones((5, 2), np.float32)])
+    assert np.isfinite(norm(np.ones((3, 2), np.float32))).all()

@@ -1,0 +1,102 @@
+"""Model shapes, masking (padding never changes the output), CTC loss, safe saving."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from asr.config import Config, ModelConfig, save_config
+from asr.errors import ConfigError
+from asr.model import build_inference_model, build_training_model
+from asr.modelio import load_inference_model, save_inference_model
+from asr.transcribe import Transcriber
+
+
+def _run(model: keras.Model, feats: np.ndarray, lengths: list[int]) -> np.ndarray:
+    return np.asarray(model.predict_on_batch(
+        {"features": feats, "input_length": np.array(lengths, np.int32)}))
+
+
+@pytest.mark.parametrize(
+    "model_cfg",
+    [
+        ModelConfig(arch="bigru", rnn_units=8, rnn_layers=2, conv_filters=8, conv_stride=2),
+        ModelConfig(arch="bilstm", rnn_units=8, rnn_layers=1, conv_filters=8, conv_stride=3,
+                    conv_kernel=5),
+        ModelConfig(arch="bigru", rnn_units=8, rnn_layers=1, conv_filters=0, conv_stride=1),
+    ],
+    ids=["bigru-stride2", "bilstm-stride3", "no-conv"],
+)
+def test_padding_does_not_change_output(model_cfg: ModelConfig) -> None:
+    cfg = Config(model=dataclasses.replace(model_cfg, dropout=0.0))
+    model = build_inference_model(cfg)
+    rng = np.random.default_rng(0)
+    short, long = rng.normal(size=(37, 39)), rng.normal(size=(90, 39))
+    alone = _run(model, short[None].astype(np.float32), [cfg.model.output_length(37)])
+    batch = np.zeros((2, 96, 39), np.float32)
+    batch[0, :37], batch[1, :90] = short, long
+    out = _run(model, batch, [cfg.model.output_length(37), cfg.model.output_length(90)])
+    n = cfg.model.output_length(37)
+    assert alone.shape == (1, n, 28)
+    assert out.shape == (2, cfg.model.output_length(96), 28)
+    np.testing.assert_allclose(out[0, :n], alone[0], atol=1e-5)
+
+
+def test_training_model_shares_inference_weights(tiny_config: Config) -> None:
+    inf = build_inference_model(tiny_config)
+    tr = build_training_model(inf)
+    ids = {id(w) for w in tr.weights}
+    assert all(id(w) in ids for w in inf.weights)
+    assert tr.count_params() == inf.count_params()
+
+
+def test_ctc_loss_layer_matches_hand_count() -> None:
+    # Two frames, two classes, uniform logits, label "a": paths aa, _a, a_ -> p = 3/4.
+    from asr.model import CTCLoss
+
+    loss = CTCLoss()(np.array([[1]], np.int32), np.zeros((1, 2, 2), np.float32),
+                     np.array([2], np.int32), np.array([1], np.int32))
+    assert float(np.asarray(loss)[0]) == pytest.approx(-math.log(0.75), rel=1e-4)
+
+
+def test_save_load_round_trip_in_safe_mode(tmp_path: Path, tiny_config: Config) -> None:
+    model = build_inference_model(tiny_config)
+    save_inference_model(model, tmp_path)
+    assert not list(tmp_path.glob(".model*"))  # no temp file left behind
+    loaded = load_inference_model(tmp_path, tiny_config)
+    x = np.random.default_rng(2).normal(size=(1, 20, 39)).astype(np.float32)
+    np.testing.assert_allclose(_run(loaded, x, [10]), _run(model, x, [10]), atol=1e-6)
+
+
+def test_lambda_model_is_refused(tmp_path: Path) -> None:
+    features = keras.Input((None, 39), name="features")
+    lengths = keras.Input((), dtype="int32", name="input_length")
+    out = keras.layers.Lambda(lambda t: t * 2.0)(features)
+    keras.Model({"features": features, "input_length": lengths}, out).save(tmp_path / "model.keras")
+    with pytest.raises(ConfigError, match="Python code"):
+        load_inference_model(tmp_path, Config())
+
+
+def test_config_that_does_not_match_model_is_refused(tmp_path: Path, tiny_config: Config) -> None:
+    save_inference_model(build_inference_model(tiny_config), tmp_path)
+    wrong = dataclasses.replace(tiny_config, alphabet="abc", mean=(0.0,) * 39, std=(1.0,) * 39)
+    save_config(wrong, tmp_path)
+    with pytest.raises(ConfigError, match="different models"):
+        Transcriber.load(tmp_path)
+
+
+def test_missing_or_corrupt_model_files(tmp_path: Path, tiny_config: Config) -> None:
+    with pytest.raises(ConfigError, match="config.json"):
+        Transcriber.load(tmp_path)
+    (tmp_path / "config.json").write_text("{not json")
+    with pytest.raises(ConfigError, match="JSON"):
+        Transcriber.load(tmp_path)
+    save_config(dataclasses.replace(tiny_config, mean=(0.0,) * 39, std=(1.0,) * 39), tmp_path)
+    (tmp_path / "model.keras").write_bytes(b"garbage")
+    with pytest.raises(ConfigError, match="cannot load"):
+        Transcriber.load(tmp_path)
