@@ -17,9 +17,29 @@ EXIT_PARTIAL = 1  # some files failed, the rest were processed
 
 
 def _quiet_backends() -> None:
-    """Keep TensorFlow's C++ start-up chatter off the user's terminal."""
+    """Keep TensorFlow's C++ start-up chatter (oneDNN, CUDA probing) off the user's terminal.
+
+    TensorFlow 2.21 logs through absl before TF_CPP_MIN_LOG_LEVEL is read, so the import and
+    device initialization run with file descriptor 2 pointed at /dev/null.
+    """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "3")
+    if os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow" or os.environ.get("ASR_DEBUG"):
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        try:
+            import tensorflow as tf
+
+            tf.config.list_logical_devices()
+        except ImportError:
+            pass
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 def _cmd_transcribe(args: argparse.Namespace) -> int:
@@ -85,14 +105,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_prepare(args: argparse.Namespace) -> int:
-    from asr.prepare import prepare
+    from asr.prepare import parse_split, prepare
 
-    split = None
-    if args.split:
-        try:
-            split = tuple(float(x) for x in args.split.split(","))
-        except ValueError as e:
-            raise _usage(f"--split takes comma-separated fractions like 0.9,0.05,0.05: {e}") from e
+    split = parse_split(args.split) if args.split else None
     result = prepare(args.src, args.out, fmt=args.format, split=split, seed=args.seed,
                      overwrite=args.force)
     for name, path in result.manifests.items():
@@ -191,8 +206,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status."""
-    _quiet_backends()
     args = build_parser().parse_args(argv)
+    if args.command in ("transcribe", "train", "evaluate"):
+        _quiet_backends()
     from asr.errors import AsrError
 
     try:

@@ -169,8 +169,9 @@ def _log(enabled: bool):
 
 
 def _tensorboard(out: Path) -> keras.callbacks.Callback | None:
-    """TensorBoard scalars need TensorFlow's summary writer; skip quietly without it."""
+    """TensorBoard scalars need TensorFlow and tensorboard; skip quietly without them."""
     try:
+        import tensorboard  # noqa: F401
         import tensorflow  # noqa: F401
     except ImportError:
         return None
