@@ -57,8 +57,11 @@ def _cmd_transcribe(args: argparse.Namespace) -> int:
             lines.append(r.text if len(results) == 1 else f"{r.path}\t{r.text}")
         else:
             lines.append(json.dumps(dataclasses.asdict(r)))
-    text = ("\n".join(lines) if args.format != "json" else
-            json.dumps([dataclasses.asdict(r) for r in results], indent=2)) + "\n"
+    text = (
+        "\n".join(lines)
+        if args.format != "json"
+        else json.dumps([dataclasses.asdict(r) for r in results], indent=2)
+    ) + "\n"
     if args.output:
         _refuse_overwrite(Path(args.output), args.force)
         Path(args.output).write_text(text, encoding="utf-8")
@@ -84,13 +87,25 @@ def _cmd_train(args: argparse.Namespace) -> int:
         )
     except (TypeError, ValueError) as e:
         raise _usage(f"invalid model settings: {e}") from e
-    result = train(TrainOptions(
-        train=Path(args.train), val=Path(args.val), out=Path(args.out), epochs=args.epochs,
-        batch_size=args.batch_size, learning_rate=args.learning_rate, config=config,
-        resume=args.resume, force=args.force, seed=args.seed, jobs=args.jobs,
-    ))
-    print(f"best val CER {result.best_cer:.2%}  WER {result.best_wer:.2%} at epoch "
-          f"{result.best_epoch} of {result.epochs}; model in {args.out}")
+    result = train(
+        TrainOptions(
+            train=Path(args.train),
+            val=Path(args.val),
+            out=Path(args.out),
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            learning_rate=args.learning_rate,
+            config=config,
+            resume=args.resume,
+            force=args.force,
+            seed=args.seed,
+            jobs=args.jobs,
+        )
+    )
+    print(
+        f"best val CER {result.best_cer:.2%}  WER {result.best_wer:.2%} at epoch "
+        f"{result.best_epoch} of {result.epochs}; model in {args.out}"
+    )
     return 0
 
 
@@ -108,12 +123,15 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
     from asr.prepare import parse_split, prepare
 
     split = parse_split(args.split) if args.split else None
-    result = prepare(args.src, args.out, fmt=args.format, split=split, seed=args.seed,
-                     overwrite=args.force)
+    result = prepare(
+        args.src, args.out, fmt=args.format, split=split, seed=args.seed, overwrite=args.force
+    )
     for name, path in result.manifests.items():
         print(f"{name}\t{path}")
-    print(f"{result.count} utterances, {result.hours:.2f} h"
-          + (f"; skipped {len(result.skipped)}: {result.skipped[0]}" if result.skipped else ""))
+    print(
+        f"{result.count} utterances, {result.hours:.2f} h"
+        + (f"; skipped {len(result.skipped)}: {result.skipped[0]}" if result.skipped else "")
+    )
     return 0
 
 
@@ -122,8 +140,13 @@ def _cmd_synth(args: argparse.Namespace) -> int:
 
     voices = parse_voices(args.voices) if args.voices else None
     result = synthesize_corpus(
-        args.text_file, args.out, voices=voices, per_sentence=args.per_sentence,
-        jobs=args.jobs, seed=args.seed, overwrite=args.force,
+        args.text_file,
+        args.out,
+        voices=voices,
+        per_sentence=args.per_sentence,
+        jobs=args.jobs,
+        seed=args.seed,
+        overwrite=args.force,
     )
     print(f"{result.count} utterances, {result.hours:.3f} h -> {result.manifest}")
     if result.failed:
@@ -184,9 +207,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("prepare", help="make manifests from a corpus folder")
     p.add_argument("src", help="corpus folder (wav+txt, LJSpeech, LibriSpeech, ...)")
     p.add_argument("--out", required=True, help="manifest to write (.jsonl)")
-    p.add_argument("--format", default="auto",
-                   choices=["auto", "folder", "ljspeech", "librispeech", "commonvoice",
-                            "deepspeech"])
+    p.add_argument(
+        "--format",
+        default="auto",
+        choices=["auto", "folder", "ljspeech", "librispeech", "commonvoice", "deepspeech"],
+    )
     p.add_argument("--split", help="train,val,test fractions, e.g. 0.9,0.05,0.05")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--force", action="store_true", help="overwrite existing manifests")
@@ -195,7 +220,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("synth", help="synthesize a corpus from a text file")
     p.add_argument("text_file", help="one sentence a line")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--voices", help="'all', 'espeak-ng', 'flite' or e.g. espeak-ng:en-us+f3,flite:slt")
+    p.add_argument(
+        "--voices", help="'all', 'espeak-ng', 'flite' or e.g. espeak-ng:en-us+f3,flite:slt"
+    )
     p.add_argument("--per-sentence", type=int, default=1)
     p.add_argument("--jobs", type=int, default=os.cpu_count())
     p.add_argument("--seed", type=int, default=0)

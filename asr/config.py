@@ -142,7 +142,7 @@ def load_config(model_dir: Path) -> Config:
 
 
 def parse_config_overrides(path: Path) -> dict[str, Any]:
-    """Read a user's --config JSON file of partial settings ({"model": {...}, "features": {...}})."""
+    """Read a user's --config JSON of partial settings: {"model": {...}, "features": {...}}."""
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:

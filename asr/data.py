@@ -77,7 +77,10 @@ class FeatureSet:
         base = np.split(pack["base"].astype(np.float32), splits)
         feats = [add_deltas(b) if config.deltas else b for b in base]
         return cls(
-            feats, pack["texts"].tolist(), pack["paths"].tolist(), config,
+            feats,
+            pack["texts"].tolist(),
+            pack["paths"].tolist(),
+            config,
             pack["durations"].tolist(),
         )
 
@@ -94,7 +97,9 @@ def _featurize(job: tuple[str, FeatureConfig]) -> np.ndarray | str:
 
 
 def extract_features(
-    utterances: Sequence[Utterance], config: FeatureConfig, jobs: int | None = None,
+    utterances: Sequence[Utterance],
+    config: FeatureConfig,
+    jobs: int | None = None,
     desc: str = "features",
 ) -> FeatureSet:
     """Load and featurize every utterance in parallel processes; any bad file is an error."""
@@ -102,8 +107,15 @@ def extract_features(
     work = [(u.audio_filepath, config) for u in utterances]
     if jobs > 1 and len(work) > 8:
         with ProcessPoolExecutor(jobs) as pool:
-            results = list(tqdm(pool.map(_featurize, work, chunksize=8), total=len(work),
-                                desc=desc, unit="utt", leave=False))
+            results = list(
+                tqdm(
+                    pool.map(_featurize, work, chunksize=8),
+                    total=len(work),
+                    desc=desc,
+                    unit="utt",
+                    leave=False,
+                )
+            )
     else:
         results = [_featurize(w) for w in tqdm(work, desc=desc, unit="utt", leave=False)]
     errors = [r for r in results if isinstance(r, str)]
@@ -170,8 +182,13 @@ class CTCBatches(keras.utils.PyDataset):
     """Length-bucketed, zero-padded batches; batch order reshuffled every epoch."""
 
     def __init__(
-        self, examples: Prepared, model: ModelConfig, batch_size: int = 32,
-        shuffle: bool = True, seed: int = 0, **kwargs,
+        self,
+        examples: Prepared,
+        model: ModelConfig,
+        batch_size: int = 32,
+        shuffle: bool = True,
+        seed: int = 0,
+        **kwargs,
     ) -> None:
         super().__init__(**kwargs)
         if not examples.features:

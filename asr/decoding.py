@@ -41,7 +41,9 @@ def collapse(path: Sequence[int] | np.ndarray, blank: int = BLANK) -> list[int]:
     return ids[keep].tolist()
 
 
-def greedy_decode(posteriors: np.ndarray, length: int | None = None, blank: int = BLANK) -> list[int]:
+def greedy_decode(
+    posteriors: np.ndarray, length: int | None = None, blank: int = BLANK
+) -> list[int]:
     """Best-path decoding of one utterance; ``length`` ignores padded frames past it."""
     array = _check_2d(posteriors, blank)
     if length is not None:

@@ -73,9 +73,7 @@ def _guard_empty(references: Sequence[str], hypotheses: Sequence[str]) -> tuple[
     return [r for r, _ in pairs], [h for _, h in pairs]
 
 
-def score(
-    references: Sequence[str], hypotheses: Sequence[str], paths: Sequence[str]
-) -> EvalReport:
+def score(references: Sequence[str], hypotheses: Sequence[str], paths: Sequence[str]) -> EvalReport:
     """Full report from raw references (normalized here) and model hypotheses."""
     refs = [normalize_text(r) for r in references]
     hyps = [normalize_text(h) for h in hypotheses]
@@ -89,23 +87,34 @@ def score(
         c = jiwer.process_characters(r, h)
         per_utt.append(
             UtteranceScore(
-                paths[i], r, h,
-                w.substitutions + w.deletions + w.insertions, len(r.split()),
-                c.substitutions + c.deletions + c.insertions, len(r),
+                paths[i],
+                r,
+                h,
+                w.substitutions + w.deletions + w.insertions,
+                len(r.split()),
+                c.substitutions + c.deletions + c.insertions,
+                len(r),
             )
         )
     per_utt.sort(key=lambda u: (u.word_errors / max(u.words, 1), u.char_errors), reverse=True)
     return EvalReport(
-        wer=float(words.wer), cer=float(chars.cer),
-        substitutions=words.substitutions, deletions=words.deletions,
-        insertions=words.insertions, hits=words.hits,
-        char_substitutions=chars.substitutions, char_deletions=chars.deletions,
-        char_insertions=chars.insertions, utterances=len(refs), per_utterance=per_utt,
+        wer=float(words.wer),
+        cer=float(chars.cer),
+        substitutions=words.substitutions,
+        deletions=words.deletions,
+        insertions=words.insertions,
+        hits=words.hits,
+        char_substitutions=chars.substitutions,
+        char_deletions=chars.deletions,
+        char_insertions=chars.insertions,
+        utterances=len(refs),
+        per_utterance=per_utt,
     )
 
 
 def evaluate(
-    manifest: str | os.PathLike, model_dir: str | os.PathLike | None = None,
+    manifest: str | os.PathLike,
+    model_dir: str | os.PathLike | None = None,
     report: str | os.PathLike | None = None,
 ) -> EvalReport:
     """Transcribe every utterance of ``manifest`` and score it; optionally write a JSON report."""
@@ -124,7 +133,7 @@ def evaluate(
 
 
 def write_report(result: EvalReport, path: Path) -> Path:
-    """JSON report (totals + per-utterance, worst first); never overwrites a different kind of file."""
+    """Write the JSON report (totals + per-utterance, worst first) atomically."""
     path = path if path.suffix == ".json" else path.with_suffix(".json")
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, json.dumps(asdict(result), indent=2) + "\n")

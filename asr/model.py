@@ -74,8 +74,12 @@ def build_inference_model(config: Config) -> keras.Model:
         pad = m.conv_kernel // 2
         x = layers.ZeroPadding1D((pad, pad), name="conv_pad")(x)
         x = layers.Conv1D(
-            m.conv_filters, m.conv_kernel, strides=m.conv_stride, padding="valid",
-            activation="relu", name="conv",
+            m.conv_filters,
+            m.conv_kernel,
+            strides=m.conv_stride,
+            padding="valid",
+            activation="relu",
+            name="conv",
         )(x)
         x = layers.LayerNormalization(name="conv_norm")(x)
     mask = LengthMask(name="mask")(x, input_length)

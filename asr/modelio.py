@@ -41,9 +41,7 @@ def load_inference_model(model_dir: Path, config: Config) -> keras.Model:
     """Load DIR/model.keras with safe_mode=True; code-carrying or broken files are refused."""
     path = Path(model_dir) / MODEL_NAME
     if not path.is_file():
-        raise ConfigError(
-            f"{path}: not found; pass --model with a directory made by `asr train`"
-        )
+        raise ConfigError(f"{path}: not found; pass --model with a directory made by `asr train`")
     try:
         model = keras.saving.load_model(path, safe_mode=True, compile=False)
     except ValueError as e:

@@ -40,7 +40,10 @@ def number_to_words(n: int) -> str:
         if n >= value:
             head, rest = divmod(n, value)
             return (
-                number_to_words(head) + " " + name + ("" if rest == 0 else " " + number_to_words(rest))
+                number_to_words(head)
+                + " "
+                + name
+                + ("" if rest == 0 else " " + number_to_words(rest))
             )
     raise AssertionError("unreachable")
 

@@ -118,16 +118,18 @@ def train(options: TrainOptions) -> TrainResult:
     val_ex = prepare_examples(val_set, norm, tokenizer, config.model)
     skipped = train_ex.skipped + val_ex.skipped
     if skipped:
-        log(f"skipped {len(skipped)} utterances whose transcript cannot fit their audio "
-            f"or is empty, e.g. {skipped[0]}")
-    log(f"training on {len(train_ex.features)} utterances ({train_set.hours:.2f} h), "
-        f"validating on {len(val_ex.features)}")
+        log(
+            f"skipped {len(skipped)} utterances whose transcript cannot fit their audio "
+            f"or is empty, e.g. {skipped[0]}"
+        )
+    log(
+        f"training on {len(train_ex.features)} utterances ({train_set.hours:.2f} h), "
+        f"validating on {len(val_ex.features)}"
+    )
 
     inference = build_inference_model(config)
     training = build_training_model(inference)
-    training.compile(
-        optimizer=keras.optimizers.Adam(options.learning_rate, global_clipnorm=5.0)
-    )
+    training.compile(optimizer=keras.optimizers.Adam(options.learning_rate, global_clipnorm=5.0))
     state: dict[str, Any] = {"best_cer": math.inf, "best_wer": math.inf, "best_epoch": 0}
     initial_epoch = 0
     if options.resume:
@@ -139,11 +141,16 @@ def train(options: TrainOptions) -> TrainResult:
     if initial_epoch >= options.epochs:
         log(f"already trained {initial_epoch} epochs; raise --epochs to train more")
 
-    batches = CTCBatches(train_ex, config.model, options.batch_size, seed=options.seed + initial_epoch)
+    batches = CTCBatches(
+        train_ex, config.model, options.batch_size, seed=options.seed + initial_epoch
+    )
     val_batches = CTCBatches(val_ex, config.model, options.batch_size, shuffle=False)
-    audio_seconds = train_set.hours * 3600 * len(train_ex.features) / max(len(train_set.features), 1)
-    monitor = EpochEnd(inference, training, val_batches, val_ex, tokenizer, out, state,
-                       audio_seconds, log)
+    audio_seconds = (
+        train_set.hours * 3600 * len(train_ex.features) / max(len(train_set.features), 1)
+    )
+    monitor = EpochEnd(
+        inference, training, val_batches, val_ex, tokenizer, out, state, audio_seconds, log
+    )
     callbacks: list[keras.callbacks.Callback] = [monitor]
     if options.progress:
         callbacks.insert(0, TqdmProgress(len(batches)))
@@ -151,20 +158,31 @@ def train(options: TrainOptions) -> TrainResult:
     if tensorboard is not None:
         callbacks.append(tensorboard)
     if initial_epoch < options.epochs:
-        training.fit(batches, epochs=options.epochs, initial_epoch=initial_epoch,
-                     callbacks=callbacks, verbose=0)
+        training.fit(
+            batches,
+            epochs=options.epochs,
+            initial_epoch=initial_epoch,
+            callbacks=callbacks,
+            verbose=0,
+        )
     return TrainResult(
-        epochs=max(initial_epoch, monitor.last_epoch), best_epoch=int(state["best_epoch"]),
-        best_cer=float(state["best_cer"]), best_wer=float(state["best_wer"]),
-        train_hours=train_set.hours, train_xrt=monitor.last_xrt, skipped=skipped,
+        epochs=max(initial_epoch, monitor.last_epoch),
+        best_epoch=int(state["best_epoch"]),
+        best_cer=float(state["best_cer"]),
+        best_wer=float(state["best_wer"]),
+        train_hours=train_set.hours,
+        train_xrt=monitor.last_xrt,
+        skipped=skipped,
     )
 
 
 def _log(enabled: bool):
     """Messages that do not break tqdm's bars."""
+
     def write(message: str) -> None:
         if enabled:
             tqdm.write(message, file=sys.stderr)
+
     return write
 
 
@@ -219,8 +237,18 @@ class TqdmProgress(keras.callbacks.Callback):
 class EpochEnd(keras.callbacks.Callback):
     """Validation CER/WER, best-model saving, history and resume state after every epoch."""
 
-    def __init__(self, inference, training, val_batches: CTCBatches, val_ex: Prepared,
-                 tokenizer: Tokenizer, out: Path, state: dict, audio_seconds: float, log) -> None:
+    def __init__(
+        self,
+        inference,
+        training,
+        val_batches: CTCBatches,
+        val_ex: Prepared,
+        tokenizer: Tokenizer,
+        out: Path,
+        state: dict,
+        audio_seconds: float,
+        log,
+    ) -> None:
         super().__init__()
         self.inference, self.training = inference, training
         self.val_batches, self.val_ex, self.tokenizer = val_batches, val_ex, tokenizer
@@ -239,8 +267,10 @@ class EpochEnd(keras.callbacks.Callback):
         loss = float(logs.get("loss", math.nan))
         if not math.isfinite(loss):
             self.model.stop_training = True
-            self.log(f"epoch {epoch + 1}: training loss is {loss}; stopping without saving "
-                     "(lower --learning-rate or check the data)")
+            self.log(
+                f"epoch {epoch + 1}: training loss is {loss}; stopping without saving "
+                "(lower --learning-rate or check the data)"
+            )
             return
         val_loss = self._val_loss()
         hyps, _ = predict_texts(self.inference, self.val_batches, self.tokenizer)
@@ -254,15 +284,19 @@ class EpochEnd(keras.callbacks.Callback):
             self.state.update(best_cer=cer, best_wer=wer, best_epoch=epoch + 1)
         self._append_history([epoch + 1, loss, val_loss, cer, wer, seconds, xrt])
         save_resume_state(self.out, epoch + 1, self.training, self.state)
-        self.log(f"epoch {epoch + 1}: loss {loss:.3f}  val_loss {val_loss:.3f}  "
-                 f"val CER {cer:.2%}  WER {wer:.2%}  {seconds:.0f}s ({xrt:.0f}x real time)"
-                 + ("  [saved best]" if improved else ""))
+        self.log(
+            f"epoch {epoch + 1}: loss {loss:.3f}  val_loss {val_loss:.3f}  "
+            f"val CER {cer:.2%}  WER {wer:.2%}  {seconds:.0f}s ({xrt:.0f}x real time)"
+            + ("  [saved best]" if improved else "")
+        )
         self._warn_if_blank(hyps, epoch + 1)
 
     def _val_loss(self) -> float:
         """Mean per-utterance CTC loss over the validation set."""
-        losses = [np.asarray(self.training.predict_on_batch(self.val_batches[b]))
-                  for b in range(len(self.val_batches))]
+        losses = [
+            np.asarray(self.training.predict_on_batch(self.val_batches[b]))
+            for b in range(len(self.val_batches))
+        ]
         return float(np.mean(np.concatenate(losses)))
 
     def _append_history(self, row: list) -> None:
@@ -280,6 +314,8 @@ class EpochEnd(keras.callbacks.Callback):
         """CTC models often emit only blanks for a while; say so when it lasts."""
         self.blank_epochs = self.blank_epochs + 1 if not any(h.strip() for h in hyps) else 0
         if self.blank_epochs >= BLANK_WARNING_EPOCHS:
-            self.log(f"warning: after epoch {epoch} the model still emits only blanks on every "
-                     "validation utterance; train longer, check that transcripts match the "
-                     "audio, or lower the conv stride")
+            self.log(
+                f"warning: after epoch {epoch} the model still emits only blanks on every "
+                "validation utterance; train longer, check that transcripts match the "
+                "audio, or lower the conv stride"
+            )

@@ -131,7 +131,9 @@ def _batches(order: np.ndarray, frames: Sequence[int]) -> Iterable[list[int]]:
     batch: list[int] = []
     for i in order:
         longest = max([frames[j] for j in batch] + [frames[i]])
-        if batch and (len(batch) >= MAX_BATCH_SIZE or longest * (len(batch) + 1) > MAX_BATCH_FRAMES):
+        if batch and (
+            len(batch) >= MAX_BATCH_SIZE or longest * (len(batch) + 1) > MAX_BATCH_FRAMES
+        ):
             yield batch
             batch = []
         batch.append(int(i))

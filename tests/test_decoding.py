@@ -65,8 +65,13 @@ def test_no_tensorflow_needed() -> None:
     assert "tensorflow" not in d.__dict__ and "keras" not in d.__dict__
 
 
-@given(arrays(np.float32, st.tuples(st.integers(0, 50), st.integers(1, 30)),
-              elements=st.floats(-1e6, 1e6, width=32)))
+@given(
+    arrays(
+        np.float32,
+        st.tuples(st.integers(0, 50), st.integers(1, 30)),
+        elements=st.floats(-1e6, 1e6, width=32),
+    )
+)
 def test_greedy_never_crashes(post: np.ndarray) -> None:
     ids = greedy_decode(post)
     assert all(0 < i < post.shape[1] for i in ids)

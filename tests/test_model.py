@@ -18,16 +18,18 @@ from asr.transcribe import Transcriber
 
 
 def _run(model: keras.Model, feats: np.ndarray, lengths: list[int]) -> np.ndarray:
-    return np.asarray(model.predict_on_batch(
-        {"features": feats, "input_length": np.array(lengths, np.int32)}))
+    return np.asarray(
+        model.predict_on_batch({"features": feats, "input_length": np.array(lengths, np.int32)})
+    )
 
 
 @pytest.mark.parametrize(
     "model_cfg",
     [
         ModelConfig(arch="bigru", rnn_units=8, rnn_layers=2, conv_filters=8, conv_stride=2),
-        ModelConfig(arch="bilstm", rnn_units=8, rnn_layers=1, conv_filters=8, conv_stride=3,
-                    conv_kernel=5),
+        ModelConfig(
+            arch="bilstm", rnn_units=8, rnn_layers=1, conv_filters=8, conv_stride=3, conv_kernel=5
+        ),
         ModelConfig(arch="bigru", rnn_units=8, rnn_layers=1, conv_filters=0, conv_stride=1),
     ],
     ids=["bigru-stride2", "bilstm-stride3", "no-conv"],
@@ -59,8 +61,12 @@ def test_ctc_loss_layer_matches_hand_count() -> None:
     # Two frames, two classes, uniform logits, label "a": paths aa, _a, a_ -> p = 3/4.
     from asr.model import CTCLoss
 
-    loss = CTCLoss()(np.array([[1]], np.int32), np.zeros((1, 2, 2), np.float32),
-                     np.array([2], np.int32), np.array([1], np.int32))
+    loss = CTCLoss()(
+        np.array([[1]], np.int32),
+        np.zeros((1, 2, 2), np.float32),
+        np.array([2], np.int32),
+        np.array([1], np.int32),
+    )
     assert float(np.asarray(loss)[0]) == pytest.approx(-math.log(0.75), rel=1e-4)
 
 

@@ -8,8 +8,8 @@ the committed files still match what it writes).
 from __future__ import annotations
 
 import json
-import shutil
 import os
+import shutil
 import sys
 import wave
 from pathlib import Path

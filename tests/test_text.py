@@ -29,8 +29,14 @@ def test_normalize(raw: str, expected: str) -> None:
 
 @pytest.mark.parametrize(
     ("n", "words"),
-    [(0, "zero"), (13, "thirteen"), (40, "forty"), (101, "one hundred one"),
-     (1000000, "one million"), (999, "nine hundred ninety nine")],
+    [
+        (0, "zero"),
+        (13, "thirteen"),
+        (40, "forty"),
+        (101, "one hundred one"),
+        (1000000, "one million"),
+        (999, "nine hundred ninety nine"),
+    ],
 )
 def test_number_to_words(n: int, words: str) -> None:
     assert number_to_words(n) == words

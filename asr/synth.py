@@ -1,0 +1,578 @@
+"""Make a transcribed corpus with real synthesizers (espeak-ng, flite) and sox.
+
+Every WAV is rendered by an installed engine, then converted by sox to 16 kHz mono 16-bit
+PCM. Nothing is mocked: the engines are Debian packages (``apt-get install espeak-ng flite
+sox``). Voice, rate and pitch of each take are drawn from a seeded ``random.Random``, so a
+corpus is reproducible whatever the number of worker threads.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import wave
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Literal
+
+from asr.errors import SynthError
+from asr.manifest import Utterance, write_manifest
+from asr.text import normalize_text, number_to_words
+
+Engine = Literal["espeak-ng", "flite"]
+ENGINES: tuple[Engine, ...] = ("espeak-ng", "flite")
+INSTALL_HINT = "install the synthesizers with: apt-get install espeak-ng flite sox"
+
+ESPEAK_WPM = 175  # espeak-ng's default speed in words per minute; rate 1.0 maps to it
+FLITE_CENTS_PER_PITCH = 8  # flite has no pitch knob: sox shifts (pitch - 50) * 8 cents
+ENGINE_TIMEOUT_S = 120  # one sentence never takes this long; a hung engine is a failure
+# flite's limited-domain voices only say what they were built for (awb_time: clock times).
+_FLITE_LIMITED_DOMAIN = re.compile(r"_time$")
+
+
+@dataclass(frozen=True)
+class Voice:
+    """One synthesizer voice; ``str(voice)`` is the ``--voices`` spelling ("flite:slt")."""
+
+    engine: Engine
+    name: str  # espeak-ng: "en-us" or "en-us+f3" (language voice + variant); flite: "slt"
+
+    def __str__(self) -> str:
+        """The ``ENGINE:NAME`` form that parse_voices reads back."""
+        return f"{self.engine}:{self.name}"
+
+
+@dataclass(frozen=True)
+class Take:
+    """One planned rendering of a sentence: where it goes and how it is spoken."""
+
+    wav: str  # path relative to the corpus directory, e.g. "wavs/000001.wav"
+    text: str  # the original sentence, written to the manifest unnormalized
+    voice: Voice
+    rate: float  # speaking-rate factor, 1.0 = the engine's default speed
+    pitch: int  # 0..99, espeak-ng's scale; 50 = the voice's own pitch
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """A take whose WAV was written, with its measured duration."""
+
+    take: Take
+    duration: float  # seconds
+
+
+@dataclass(frozen=True)
+class SynthResult:
+    """What synthesize_corpus wrote: the manifest, how much audio, and what failed."""
+
+    manifest: Path
+    count: int
+    hours: float
+    failed: list[str]
+
+
+def require_binary(name: str) -> str:
+    """Return the path of an engine binary, or say which Debian package provides it."""
+    path = shutil.which(name)
+    if path is None:
+        raise SynthError(f"{name} not found on PATH; {INSTALL_HINT}")
+    return path
+
+
+def _run(cmd: Sequence[str], *, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run an engine command, turning a missing binary or a hang into a SynthError."""
+    try:
+        return subprocess.run(
+            list(cmd),
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=ENGINE_TIMEOUT_S,
+            check=False,
+        )
+    except FileNotFoundError as e:
+        raise SynthError(f"{cmd[0]} not found on PATH; {INSTALL_HINT}") from e
+    except subprocess.TimeoutExpired as e:
+        raise SynthError(f"{cmd[0]} did not finish within {ENGINE_TIMEOUT_S} s") from e
+
+
+def _check(proc: subprocess.CompletedProcess[str], what: str) -> None:
+    """Raise a one-line SynthError carrying the engine's last stderr line when it failed."""
+    if proc.returncode != 0:
+        lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
+        detail = lines[-1] if lines else "no message"
+        raise SynthError(f"{what} failed with exit status {proc.returncode}: {detail}")
+
+
+def _espeak_base_voices(listing: str, have_mbrola: bool) -> list[str]:
+    """Pick the English language voices out of ``espeak-ng --voices=en`` output."""
+    names: list[str] = []
+    for line in listing.splitlines()[1:]:
+        parts = line.split()
+        if len(parts) < 5 or parts[1] == "variant":
+            continue
+        language, file = parts[1], parts[4]
+        if file.startswith("mb/"):
+            # MBROLA voices need the separate mbrola binary and voice data.
+            if not have_mbrola:
+                continue
+            name = file.split("/", 1)[1]
+        else:
+            name = language
+        if name not in names:
+            names.append(name)
+    return names
+
+
+def _espeak_variants(listing: str) -> list[str]:
+    """Pick variant names (the ``!v/NAME`` file part) out of ``espeak-ng --voices=variant``."""
+    names: list[str] = []
+    for line in listing.splitlines()[1:]:
+        match = re.search(r"!v/(\S+)\s*(\(|$)", line)
+        # A name with a space ("!v/Mr serious") does not match and cannot follow '+' anyway.
+        if match and match.group(1) not in names:
+            names.append(match.group(1))
+    return names
+
+
+@cache
+def _list_engine_voices(engine: Engine) -> tuple[Voice, ...]:
+    """Ask one installed engine for its English voices (cached per process)."""
+    if engine == "espeak-ng":
+        binary = require_binary("espeak-ng")
+        base = _run([binary, "--voices=en"])
+        _check(base, "espeak-ng --voices=en")
+        variants = _run([binary, "--voices=variant"])
+        _check(variants, "espeak-ng --voices=variant")
+        have_mbrola = shutil.which("mbrola") is not None
+        voices = []
+        for language in _espeak_base_voices(base.stdout, have_mbrola):
+            voices.append(Voice("espeak-ng", language))
+            voices += [
+                Voice("espeak-ng", f"{language}+{v}") for v in _espeak_variants(variants.stdout)
+            ]
+        return tuple(voices)
+    if engine == "flite":
+        proc = _run([require_binary("flite"), "-lv"])
+        _check(proc, "flite -lv")
+        listing = proc.stdout.split(":", 1)[-1].split()
+        return tuple(Voice("flite", n) for n in listing if not _FLITE_LIMITED_DOMAIN.search(n))
+    raise SynthError(f"unknown engine {engine!r}; expected one of {', '.join(ENGINES)}")
+
+
+def list_voices(engines: Iterable[str] = ENGINES) -> list[Voice]:
+    """All usable English voices of the given engines, so a corpus can cover every one.
+
+    espeak-ng: each English language voice (``--voices=en``) alone and crossed with every
+    variant (``--voices=variant``: m1..m8, f1..f5, croak, klatt, ...). flite: every voice
+    from ``flite -lv`` except limited-domain ones (awb_time can only say clock times).
+
+    Raises:
+        SynthError: an engine is not installed or unknown.
+    """
+    voices: list[Voice] = []
+    for engine in engines:
+        if engine not in ENGINES:
+            raise SynthError(f"unknown engine {engine!r}; expected one of {', '.join(ENGINES)}")
+        voices += _list_engine_voices(engine)  # type: ignore[arg-type]
+    return voices
+
+
+def _describe_available(engines: Iterable[Engine]) -> str:
+    """Summarize available voices in one line (espeak-ng's are a language x variant grid)."""
+    parts = []
+    for engine in engines:
+        names = [v.name for v in _list_engine_voices(engine)]
+        if engine == "espeak-ng":
+            langs = [n for n in names if "+" not in n]
+            variants = sorted({n.split("+", 1)[1] for n in names if "+" in n})
+            parts.append(
+                f"espeak-ng:LANG or espeak-ng:LANG+VARIANT with LANG in {{{', '.join(langs)}}} "
+                f"and VARIANT in {{{', '.join(variants)}}}"
+            )
+        else:
+            parts.append(f"{engine}:{{{', '.join(names)}}}")
+    return "; ".join(parts)
+
+
+def parse_voices(spec: str) -> list[Voice]:
+    """Turn a ``--voices`` value into voices, failing early on names the engines lack.
+
+    Accepts a comma list of ``all``, an engine name (``espeak-ng``, ``flite``: all of its
+    voices) or ``ENGINE:NAME`` (``espeak-ng:en-us+f3``, ``flite:slt``). Duplicates are
+    dropped, order is kept.
+
+    Raises:
+        SynthError: unknown engines or voice names (named, with the available ones listed),
+            an empty spec, or a missing engine binary.
+    """
+    items = [s.strip() for s in spec.split(",") if s.strip()]
+    if not items:
+        raise SynthError(f"no voices in {spec!r}; use e.g. 'all', 'flite' or 'espeak-ng:en-us+f3'")
+    chosen: list[Voice] = []
+    unknown: list[str] = []
+    for item in items:
+        if item == "all":
+            chosen += list_voices()
+        elif item in ENGINES:
+            chosen += list_voices((item,))
+        elif ":" in item and item.split(":", 1)[0] in ENGINES:
+            engine, name = item.split(":", 1)
+            voice = Voice(engine, name)  # type: ignore[arg-type]
+            if voice in _list_engine_voices(voice.engine):
+                chosen.append(voice)
+            else:
+                unknown.append(item)
+        else:
+            unknown.append(item)
+    if unknown:
+        engines = [e for e in ENGINES if shutil.which(e)]
+        raise SynthError(
+            f"unknown voices: {', '.join(unknown)}; available: {_describe_available(engines)}"
+        )
+    return list(dict.fromkeys(chosen))
+
+
+def _engine_command(
+    text: str, voice: Voice, tmp_wav: Path, rate: float, pitch: int
+) -> tuple[list[str], str | None]:
+    """Build the engine's argv and stdin; text never goes where it could read as an option."""
+    if voice.engine == "espeak-ng":
+        wpm = str(round(ESPEAK_WPM * rate))
+        cmd = ["espeak-ng", "--stdin", "-v", voice.name, "-s", wpm, "-p", str(pitch)]
+        return [*cmd, "-w", str(tmp_wav)], text
+    # flite's -t takes the next argument as text even if it starts with '-'.
+    stretch = f"duration_stretch={1.0 / rate:.4f}"
+    return ["flite", "-voice", voice.name, "--setf", stretch, "-t", text, "-o", str(tmp_wav)], None
+
+
+def wav_duration(path: Path) -> float:
+    """Duration in seconds of a PCM WAV file, read from its header."""
+    with wave.open(str(path), "rb") as f:
+        return f.getnframes() / f.getframerate()
+
+
+def synthesize(
+    text: str,
+    voice: Voice,
+    out_wav: Path,
+    *,
+    rate: float = 1.0,
+    pitch: int = 50,
+    sample_rate: int = 16000,
+) -> float:
+    """Speak one sentence into a mono 16-bit WAV at ``sample_rate``.
+
+    espeak-ng gets rate and pitch natively (``-s``, ``-p``); flite gets rate as
+    ``duration_stretch`` and pitch as a sox ``pitch`` shift. sox then resamples.
+
+    Args:
+        text: what to say, passed raw (the engine reads digits and punctuation itself).
+        voice: an entry of :func:`list_voices`.
+        out_wav: the WAV to write (parent folders are created).
+        rate: speaking-rate factor, 1.0 = the engine's normal speed (0.3..3).
+        pitch: 0..99 on espeak-ng's scale; 50 keeps the voice's own pitch.
+        sample_rate: output rate in Hz.
+
+    Returns:
+        The duration of the written WAV in seconds.
+
+    Raises:
+        SynthError: empty text, bad rate/pitch, unknown voice, missing binary, engine failure.
+    """
+    text = " ".join(text.split())  # espeak-ng would treat a newline as end of input
+    if not text:
+        raise SynthError("nothing to synthesize: the text is empty")
+    if not 0.3 <= rate <= 3.0:
+        raise SynthError(f"rate {rate} is out of range; expected 0.3..3.0 (1.0 = normal speed)")
+    if not 0 <= pitch <= 99:
+        raise SynthError(f"pitch {pitch} is out of range; expected 0..99 (50 = normal)")
+    if voice not in _list_engine_voices(voice.engine):
+        raise SynthError(f"unknown voice {voice}; see asr.synth.list_voices()")
+    require_binary("sox")
+    out_wav = Path(out_wav)
+    out_wav.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(suffix=".wav", prefix="synth-")
+    os.close(fd)
+    tmp_wav = Path(tmp_name)
+    try:
+        cmd, stdin = _engine_command(text, voice, tmp_wav, rate, pitch)
+        _check(_run(cmd, stdin=stdin), f"{voice.engine} ({voice})")
+        if tmp_wav.stat().st_size <= 44:
+            raise SynthError(f"{voice.engine} ({voice}) produced no audio")
+        effects: list[str] = []
+        if voice.engine == "flite" and pitch != 50:
+            effects = ["pitch", str((pitch - 50) * FLITE_CENTS_PER_PITCH)]
+        # -G: guard against clipping from the pitch shift or resampler.
+        sox = ["sox", "-G", str(tmp_wav), "-r", str(sample_rate), "-c", "1", "-b", "16"]
+        _check(_run([*sox, "-e", "signed-integer", str(out_wav), *effects]), "sox")
+    finally:
+        tmp_wav.unlink(missing_ok=True)
+    duration = wav_duration(out_wav)
+    if duration <= 0:
+        raise SynthError(f"{voice.engine} ({voice}) produced an empty WAV for {text[:60]!r}")
+    return duration
+
+
+def spoken_form(text: str) -> str:
+    """Spell digit runs exactly as normalize_text will, so the audio says the transcript.
+
+    espeak-ng reads "1998" as "nineteen ninety-eight" and flite says "two hundred and four"
+    for "204", while training normalizes them to "one thousand nine hundred ninety eight" and
+    "two hundred four". Punctuation is kept for the engines' prosody.
+    """
+    text = re.sub(r"(?<=\d)[,_](?=\d{3})", "", text)  # 1,000 -> 1000, as normalize_text does
+
+    def spell(match: re.Match[str]) -> str:
+        digits = match.group(0)
+        if len(digits) > 15:  # normalize_text reads long runs digit by digit
+            return " " + " ".join(number_to_words(int(d)) for d in digits) + " "
+        return " " + number_to_words(int(digits)) + " "
+
+    spoken = " ".join(re.sub(r"\d+", spell, text).split())
+    return re.sub(r" (?=[,.!?;:])", "", spoken)
+
+
+def read_sentences(text_file: str | Path) -> list[str]:
+    """Read one sentence a line, dropping blank lines and lines with nothing to transcribe.
+
+    Raises:
+        SynthError: the file is missing, not UTF-8, or has no usable sentence.
+    """
+    path = Path(text_file)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError as e:
+        raise SynthError(f"text file {path} does not exist") from e
+    except UnicodeDecodeError as e:
+        raise SynthError(f"text file {path} is not UTF-8 (byte {e.start}); convert it") from e
+    sentences = [" ".join(ln.split()) for ln in lines]
+    sentences = [s for s in sentences if s and normalize_text(s)]
+    if not sentences:
+        raise SynthError(f"text file {path} has no sentence with letters or digits in it")
+    return sentences
+
+
+def prepare_out_dir(out_dir: str | Path, overwrite: bool) -> Path:
+    """Create the corpus folder, refusing to mix with existing files unless told to."""
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise SynthError(f"output path {out} is a file; choose another --out")
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise SynthError(
+            f"output directory {out} is not empty; "
+            "pass --force to overwrite or choose another --out"
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def plan_takes(
+    sentences: Sequence[str],
+    voices: Sequence[Voice],
+    *,
+    per_sentence: int = 1,
+    seed: int = 0,
+    rate_range: tuple[float, float] = (0.8, 1.3),
+    pitch_range: tuple[int, int] = (30, 70),
+    wav_dir: str = "wavs",
+    start: int = 1,
+) -> list[Take]:
+    """Decide voice, rate and pitch of every take up front, so results do not depend on jobs.
+
+    The engine is drawn uniformly first, then a voice of that engine: flite's few voices
+    would otherwise drown among espeak-ng's hundreds of language x variant pairs.
+    """
+    if per_sentence < 1:
+        raise SynthError(f"per_sentence must be at least 1, got {per_sentence}")
+    if not voices:
+        raise SynthError("no voices to synthesize with")
+    lo_rate, hi_rate = rate_range
+    lo_pitch, hi_pitch = pitch_range
+    if not (0.3 <= lo_rate <= hi_rate <= 3.0 and 0 <= lo_pitch <= hi_pitch <= 99):
+        raise SynthError(
+            f"bad rate_range {rate_range} or pitch_range {pitch_range}; "
+            "expected 0.3 <= lo <= hi <= 3.0 and 0 <= lo <= hi <= 99"
+        )
+    by_engine: dict[str, list[Voice]] = {}
+    for v in voices:
+        by_engine.setdefault(v.engine, []).append(v)
+    engines = sorted(by_engine)
+    rng = random.Random(seed)
+    takes = []
+    for sentence in sentences:
+        for _ in range(per_sentence):
+            voice = rng.choice(by_engine[rng.choice(engines)])
+            takes.append(
+                Take(
+                    wav=f"{wav_dir}/{start + len(takes):06d}.wav",
+                    text=sentence,
+                    voice=voice,
+                    rate=round(rng.uniform(lo_rate, hi_rate), 2),
+                    pitch=rng.randint(lo_pitch, hi_pitch),
+                )
+            )
+    return takes
+
+
+def _render_one(take: Take, root: Path, sample_rate: int) -> Rendered:
+    """Synthesize one take under ``root``, with digits spelled as the transcript will be."""
+    duration = synthesize(
+        spoken_form(take.text),
+        take.voice,
+        root / take.wav,
+        rate=take.rate,
+        pitch=take.pitch,
+        sample_rate=sample_rate,
+    )
+    return Rendered(take, duration)
+
+
+def render_takes(
+    takes: Sequence[Take],
+    root: str | Path,
+    *,
+    jobs: int | None = None,
+    sample_rate: int = 16000,
+    progress: bool = True,
+    desc: str = "synth",
+) -> tuple[list[Rendered], list[str]]:
+    """Render takes in parallel threads (the work is in subprocesses), keeping plan order.
+
+    A take whose engine fails is reported as one line in the second list and skipped.
+    """
+    from tqdm import tqdm  # imported here: only corpus making needs a progress bar
+
+    root = Path(root)
+    for binary in sorted({t.voice.engine for t in takes} | {"sox"}):
+        require_binary(binary)
+    done: dict[int, Rendered] = {}
+    failed: list[str] = []
+    workers = max(1, jobs or os.cpu_count() or 1)
+    with (
+        ThreadPoolExecutor(max_workers=workers) as pool,
+        tqdm(total=len(takes), desc=desc, unit="utt", file=sys.stderr, disable=not progress) as bar,
+    ):
+        futures = {pool.submit(_render_one, t, root, sample_rate): i for i, t in enumerate(takes)}
+        try:
+            for future in as_completed(futures):
+                i = futures[future]
+                try:
+                    done[i] = future.result()
+                except (SynthError, OSError, wave.Error, EOFError) as e:
+                    take = takes[i]
+                    (root / take.wav).unlink(missing_ok=True)
+                    failed.append(f"{take.wav} ({take.voice}, {take.text[:50]!r}): {e}")
+                bar.update(1)
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+    return [done[i] for i in sorted(done)], sorted(failed)
+
+
+def to_utterance(rendered: Rendered, root: Path) -> Utterance:
+    """The manifest entry of a rendered take (absolute path: write_manifest relativizes it)."""
+    wav = (Path(root) / rendered.take.wav).resolve()
+    return Utterance(str(wav), rendered.take.text, round(rendered.duration, 3))
+
+
+def take_metadata(rendered: Rendered) -> dict[str, object]:
+    """How a take was spoken, for the ``voices.jsonl`` sidecar that recipes split by voice on."""
+    take = rendered.take
+    return {
+        "audio_filepath": take.wav,
+        "voice": str(take.voice),
+        "rate": take.rate,
+        "pitch": take.pitch,
+    }
+
+
+def write_jsonl(path: str | Path, rows: Iterable[dict[str, object]]) -> Path:
+    """Write sidecar rows as JSON Lines, atomically so a crash leaves no half file."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with tmp.open("w", encoding="utf-8") as f:
+        for row in rows:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    tmp.replace(path)
+    return path
+
+
+def _clear_old_wavs(wav_dir: Path) -> None:
+    """Remove WAVs this module wrote in an earlier run, so --force leaves no orphans."""
+    if wav_dir.is_dir():
+        for old in wav_dir.glob("[0-9][0-9][0-9][0-9][0-9][0-9].wav"):
+            old.unlink()
+
+
+def synthesize_corpus(
+    text_file: str | Path,
+    out_dir: str | Path,
+    *,
+    voices: Sequence[Voice] | None = None,
+    per_sentence: int = 1,
+    jobs: int | None = None,
+    seed: int = 0,
+    rate_range: tuple[float, float] = (0.8, 1.3),
+    pitch_range: tuple[int, int] = (30, 70),
+    overwrite: bool = False,
+    progress: bool = True,
+) -> SynthResult:
+    """Render a text file (one sentence a line) into ``out_dir/wavs/`` + ``manifest.jsonl``.
+
+    Each sentence is spoken ``per_sentence`` times with voice, rate and pitch drawn from
+    ``seed``; digits are spoken as normalize_text spells them (see :func:`spoken_form`).
+    ``manifest.jsonl`` holds the original sentences; ``voices.jsonl`` gives each WAV's
+    ``voice``, ``rate`` and ``pitch`` (same order and ``audio_filepath``) so a recipe can hold
+    out voices.
+
+    Args:
+        text_file: UTF-8 text, one sentence a line; blank lines are ignored.
+        out_dir: the corpus folder; must be empty or absent unless ``overwrite``.
+        voices: voices to draw from; default every voice of :func:`list_voices`.
+        per_sentence: takes per sentence.
+        jobs: worker threads; default ``os.cpu_count()``.
+        seed: seeds the voice/rate/pitch draws.
+        rate_range: (low, high) speaking-rate factor.
+        pitch_range: (low, high) pitch on espeak-ng's 0..99 scale.
+        overwrite: allow a non-empty ``out_dir``.
+        progress: show a tqdm bar on stderr.
+
+    Returns:
+        SynthResult with the manifest path, utterance count, hours of audio and one line
+        per failed take.
+
+    Raises:
+        SynthError: missing engines, unreadable text, non-empty ``out_dir``, bad settings,
+            or every take failed.
+    """
+    sentences = read_sentences(text_file)
+    voices = list(voices) if voices is not None else list_voices()
+    takes = plan_takes(
+        sentences,
+        voices,
+        per_sentence=per_sentence,
+        seed=seed,
+        rate_range=rate_range,
+        pitch_range=pitch_range,
+    )
+    for binary in sorted({v.engine for v in voices} | {"sox"}):
+        require_binary(binary)
+    out = prepare_out_dir(out_dir, overwrite)
+    _clear_old_wavs(out / "wavs")
+    rendered, failed = render_takes(takes, out, jobs=jobs, progress=progress)
+    if not rendered:
+        raise SynthError(f"all {len(takes)} takes failed; the first: {failed[0]}")
+    manifest = write_manifest(out / "manifest.jsonl", (to_utterance(r, out) for r in rendered))
+    write_jsonl(out / "voices.jsonl", (take_metadata(r) for r in rendered))
+    hours = sum(r.duration for r in rendered) / 3600
+    return SynthResult(manifest=manifest, count=len(rendered), hours=hours, failed=failed)

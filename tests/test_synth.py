@@ -1,0 +1,267 @@
+"""asr.synth against the real engines (espeak-ng, flite, sox: installed by .ci/run)."""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import json
+import sys
+import wave
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import pytest
+
+from asr.errors import SynthError
+from asr.manifest import read_manifest
+from asr.synth import (
+    Take,
+    Voice,
+    list_voices,
+    parse_voices,
+    plan_takes,
+    render_takes,
+    spoken_form,
+    synthesize,
+    synthesize_corpus,
+)
+from asr.text import normalize_text
+
+ROOT = Path(__file__).resolve().parents[1]
+
+SENTENCES = [
+    "The quick brown fox jumps over the lazy dog.",
+    "",
+    "-dash first: this line starts with a hyphen.",
+    "?!",  # nothing left after normalization: skipped
+    "We counted 12 boats in the harbor.",
+    "Could you pass the salt, please?",
+]
+KEPT = [s for s in SENTENCES if s and s != "?!"]
+
+
+def _read_wav(path: Path) -> tuple[np.ndarray, wave._wave_params]:
+    """Samples and header of a WAV, for checking what the engines wrote."""
+    with wave.open(str(path), "rb") as f:
+        params = f.getparams()
+        samples = np.frombuffer(f.readframes(params.nframes), dtype="<i2")
+    return samples, params
+
+
+def test_list_voices_covers_both_engines() -> None:
+    voices = list_voices()
+    espeak = {v.name for v in voices if v.engine == "espeak-ng"}
+    flite = {v.name for v in voices if v.engine == "flite"}
+    assert {"en-us", "en-gb", "en-us+f3", "en-gb-scotland+m3", "en-us+klatt"} <= espeak
+    assert {"slt", "kal"} <= flite
+    assert "awb_time" not in flite  # limited domain: says only clock times
+    assert list_voices(("flite",)) == [v for v in voices if v.engine == "flite"]
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        ("espeak-ng:en-us+f3,flite:slt", [Voice("espeak-ng", "en-us+f3"), Voice("flite", "slt")]),
+        (" flite:slt , flite:slt ", [Voice("flite", "slt")]),
+    ],
+)
+def test_parse_voices_names(spec: str, expected: list[Voice]) -> None:
+    assert parse_voices(spec) == expected
+
+
+def test_parse_voices_groups() -> None:
+    assert parse_voices("all") == list_voices()
+    assert parse_voices("flite") == list_voices(("flite",))
+    assert str(parse_voices("espeak-ng:en-us+f3")[0]) == "espeak-ng:en-us+f3"
+
+
+@pytest.mark.parametrize(
+    ("spec", "named"),
+    [
+        ("espeak-ng:xx-nowhere,flite:slt", "espeak-ng:xx-nowhere"),
+        ("flite:nobody", "flite:nobody"),
+        ("espeak-ng:en-us+nosuchvariant", "espeak-ng:en-us+nosuchvariant"),
+        ("festival:kal", "festival:kal"),
+        ("slt", "slt"),
+    ],
+)
+def test_parse_voices_unknown_names_them_and_lists_available(spec: str, named: str) -> None:
+    with pytest.raises(SynthError) as e:
+        parse_voices(spec)
+    message = str(e.value)
+    assert named in message and "available" in message and "flite:{" in message
+    assert "\n" not in message
+
+
+def test_parse_voices_empty() -> None:
+    with pytest.raises(SynthError, match="no voices"):
+        parse_voices(" , ")
+
+
+@pytest.mark.parametrize(
+    ("voice", "rate", "pitch"),
+    [(Voice("espeak-ng", "en-gb+f3"), 1.2, 65), (Voice("flite", "slt"), 0.9, 35)],
+)
+def test_synthesize_writes_16k_mono_int16(
+    tmp_path: Path, voice: Voice, rate: float, pitch: int
+) -> None:
+    out = tmp_path / "sub" / "x.wav"
+    duration = synthesize("-Hello there, this is a test.", voice, out, rate=rate, pitch=pitch)
+    samples, params = _read_wav(out)
+    assert (params.framerate, params.nchannels, params.sampwidth) == (16000, 1, 2)
+    assert duration > 0.3
+    assert duration == pytest.approx(params.nframes / 16000)
+    assert np.abs(samples).max() > 1000  # speech, not silence
+
+
+def test_synthesize_rate_changes_duration(tmp_path: Path) -> None:
+    voice = Voice("flite", "kal16")
+    slow = synthesize("one two three four five", voice, tmp_path / "a.wav", rate=0.7)
+    fast = synthesize("one two three four five", voice, tmp_path / "b.wav", rate=1.4)
+    assert slow > 1.5 * fast
+
+
+@pytest.mark.parametrize(
+    ("text", "kwargs", "match"),
+    [
+        ("   ", {}, "empty"),
+        ("hello", {"rate": 0.0}, "rate"),
+        ("hello", {"pitch": 120}, "pitch"),
+    ],
+)
+def test_synthesize_rejects_bad_input(
+    tmp_path: Path, text: str, kwargs: dict[str, float], match: str
+) -> None:
+    with pytest.raises(SynthError, match=match):
+        synthesize(text, Voice("espeak-ng", "en-us"), tmp_path / "x.wav", **kwargs)
+
+
+def test_missing_engine_names_debian_package(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = tmp_path / "s.txt"
+    text.write_text("hello world\n")
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(SynthError, match="apt-get install espeak-ng flite sox"):
+        synthesize_corpus(text, tmp_path / "out", voices=[Voice("flite", "slt")], progress=False)
+
+
+def test_synthesize_corpus(tmp_path: Path) -> None:
+    text = tmp_path / "sentences.txt"
+    text.write_text("\n".join(SENTENCES) + "\n", encoding="utf-8")
+    voices = parse_voices("espeak-ng:en-us,espeak-ng:en-gb-scotland+f2,flite:slt,flite:kal")
+    out = tmp_path / "corpus"
+    result = synthesize_corpus(
+        text, out, voices=voices, per_sentence=2, jobs=2, seed=3, progress=False
+    )
+    assert result.failed == []
+    assert result.count == 2 * len(KEPT)
+    rows = [json.loads(line) for line in result.manifest.read_text().splitlines()]
+    assert result.manifest == out / "manifest.jsonl" and len(rows) == result.count
+    assert [r["text"] for r in rows] == [s for s in KEPT for _ in range(2)]  # original text
+    assert result.hours == pytest.approx(sum(r["duration"] for r in rows) / 3600, rel=1e-3)
+    meta = [json.loads(line) for line in (out / "voices.jsonl").read_text().splitlines()]
+    assert [m["audio_filepath"] for m in meta] == [r["audio_filepath"] for r in rows]
+    for row, m in zip(rows, meta, strict=True):
+        samples, params = _read_wav(out / row["audio_filepath"])
+        assert (params.framerate, params.nchannels, params.sampwidth) == (16000, 1, 2)
+        assert row["duration"] > 0.3 and parse_voices(m["voice"])[0] in voices
+        assert 0.8 <= m["rate"] <= 1.3 and 30 <= m["pitch"] <= 70
+    assert read_manifest(result.manifest)[0].text == KEPT[0]  # the project's reader agrees
+
+    with pytest.raises(SynthError, match=r"not empty.*--force"):
+        synthesize_corpus(text, out, voices=voices, progress=False)
+    again = synthesize_corpus(text, out, voices=voices[:1], overwrite=True, progress=False)
+    assert again.count == len(KEPT)
+    assert len(list((out / "wavs").glob("*.wav"))) == len(KEPT)  # old takes cleared
+
+
+def test_plan_takes_is_seeded_and_balances_engines() -> None:
+    voices = list_voices()
+    plan = plan_takes(["a b c"] * 400, voices, seed=7)
+    assert plan == plan_takes(["a b c"] * 400, voices, seed=7)
+    assert plan != plan_takes(["a b c"] * 400, voices, seed=8)
+    flite_share = sum(t.voice.engine == "flite" for t in plan) / len(plan)
+    assert 0.4 < flite_share < 0.6  # 5 flite voices are not drowned by ~800 espeak-ng ones
+    assert len({t.wav for t in plan}) == len(plan)
+
+
+def test_render_takes_records_failures_and_goes_on(tmp_path: Path) -> None:
+    takes = [
+        Take("wavs/000001.wav", "hello world", Voice("flite", "no-such-voice"), 1.0, 50),
+        Take("wavs/000002.wav", "hello world", Voice("espeak-ng", "en-us"), 1.0, 50),
+    ]
+    rendered, failed = render_takes(takes, tmp_path, jobs=2, progress=False)
+    assert [r.take for r in rendered] == takes[1:]
+    assert len(failed) == 1 and "000001.wav" in failed[0] and "no-such-voice" in failed[0]
+    assert not (tmp_path / "wavs/000001.wav").exists()
+
+
+@pytest.mark.parametrize(
+    "text", ["Room 204, since 1998.", "It costs $1,000,000!", "3rd of 12", "call 12345678901234567"]
+)
+def test_spoken_form_says_the_normalized_transcript(text: str) -> None:
+    spoken = spoken_form(text)
+    assert not any(c.isdigit() for c in spoken)
+    assert normalize_text(spoken) == normalize_text(text)
+
+
+@functools.cache
+def _make_corpus_module() -> ModuleType:
+    """Import tools/make_corpus.py, which is a script rather than a package module."""
+    spec = importlib.util.spec_from_file_location("make_corpus", ROOT / "tools/make_corpus.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["make_corpus"] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize(
+    ("sentence", "kept"),
+    [
+        ("We don't have enough chairs for twelve guests.", True),
+        ("Is it going to rain?", True),
+        ("Too short.", False),
+        ("The NASA launch was delayed again.", False),  # acronym: spelled out by the engines
+        ("Mr. Smith went to the market today.", False),
+        ("Meet me at 3pm near the gate.", False),
+        ("See http://example.com for more details.", False),
+        ("An unfinished thought without an ending", False),
+    ],
+)
+def test_recipe_sentence_filter(sentence: str, kept: bool) -> None:
+    assert (_make_corpus_module().clean_sentence(sentence) is not None) is kept
+
+
+def test_recipe_holds_out_sentences_and_voices(tmp_path: Path) -> None:
+    recipe = _make_corpus_module()
+    fortune = tmp_path / "fortunes"
+    fortune.write_text(
+        "The early bird gets the worm,\nbut the second mouse gets the cheese.\n"
+        "\t\t-- Steven Wright\n%\nNever trust a computer you cannot throw out a window.\n%\n"
+    )
+    out = tmp_path / "corpus"
+    argv = ["--text", str(ROOT / "data/text/sentences.txt"), "--text", str(fortune)]
+    argv += ["--out", str(out), "--hours", "0.02", "--jobs", "2", "--augment-test"]
+    assert recipe.main(argv) == 0
+    rows = {
+        name: [json.loads(line) for line in (out / f"{name}.jsonl").read_text().splitlines()]
+        for name in ("train", "val", "test")
+    }
+    assert all(rows.values())
+    texts = {name: {r["text"] for r in split} for name, split in rows.items()}
+    meta = [json.loads(line) for line in (out / "voices.jsonl").read_text().splitlines()]
+    assert len(meta) == sum(len(split) for split in rows.values())
+    voices = {name: {m["voice"] for m in meta if m["split"] == name} for name in rows}
+    assert not texts["train"] & texts["test"] and not texts["train"] & texts["val"]
+    assert not (voices["train"] | voices["val"]) & voices["test"]
+    assert any(m["augment"] != "none" for m in meta if m["split"] in ("train", "test"))
+    assert all(m["augment"] == "none" for m in meta if m["split"] == "val")
+    for r in rows["train"][:5] + rows["test"][:5]:
+        samples, params = _read_wav(out / r["audio_filepath"])
+        assert (params.framerate, params.nchannels, params.sampwidth) == (16000, 1, 2)
+    meta = json.loads((out / "recipe.json").read_text())
+    assert meta["text_sources"][str(fortune)] == 2  # wrapped fortune joined, author dropped
+    assert recipe.main(argv) == 1  # refuses the now non-empty --out
