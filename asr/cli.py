@@ -100,6 +100,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
             force=args.force,
             seed=args.seed,
             jobs=args.jobs,
+            augment=not args.no_augment,
+            init_from=Path(args.init_from) if args.init_from else None,
         )
     )
     print(
@@ -193,9 +195,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--arch", choices=["bigru", "bilstm"])
     p.add_argument("--config", help="JSON file with 'model'/'features' settings")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    p.add_argument(
+        "--init-from",
+        metavar="MODEL_DIR",
+        help="start from a trained model's weights and config (fine-tune, e.g. the default)",
+    )
     p.add_argument("--force", action="store_true", help="train into a non-empty --out")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--jobs", type=int, help="processes for feature extraction")
+    p.add_argument(
+        "--no-augment", action="store_true", help="no time/feature masking of training batches"
+    )
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("evaluate", help="WER/CER of a model on a manifest")
@@ -210,7 +220,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--format",
         default="auto",
-        choices=["auto", "folder", "ljspeech", "librispeech", "commonvoice", "deepspeech"],
+        choices=[
+            "auto",
+            "folder",
+            "ljspeech",
+            "librispeech",
+            "commonvoice",
+            "deepspeech",
+            "manifest",
+        ],
     )
     p.add_argument("--split", help="train,val,test fractions, e.g. 0.9,0.05,0.05")
     p.add_argument("--seed", type=int, default=0)

@@ -92,7 +92,11 @@ def build_inference_model(config: Config) -> keras.Model:
 
 
 def build_training_model(inference: keras.Model) -> keras.Model:
-    """Wrap ``inference`` with a CTC-loss layer; both share every weight."""
+    """Wrap ``inference`` with a CTC-loss layer; both share every weight.
+
+    Outputs ``{"ctc_loss": (B,), "logits": (B, T', C)}``; the layer adds the batch's mean loss,
+    so ``fit`` needs no ``y`` and no compiled loss.
+    """
     features, input_length = inference.input["features"], inference.input["input_length"]
     labels = keras.Input((None,), dtype="int32", name="labels")
     label_length = keras.Input((), dtype="int32", name="label_length")
@@ -104,4 +108,5 @@ def build_training_model(inference: keras.Model) -> keras.Model:
         "input_length": input_length,
         "label_length": label_length,
     }
-    return keras.Model(inputs, loss, name="asr_train")
+    # Logits come out too, so validation gets loss and transcripts from one compiled call.
+    return keras.Model(inputs, {"ctc_loss": loss, "logits": logits}, name="asr_train")

@@ -3,15 +3,19 @@
 Layouts (``fmt``): ``folder`` (any tree of X.wav + X.txt), ``ljspeech`` (``metadata.csv`` +
 ``wavs/``), ``librispeech`` (``*.trans.txt`` beside the audio), ``commonvoice``
 (``validated.tsv`` or ``train/dev/test.tsv`` + ``clips/``) and ``deepspeech`` (CSV
-``wav_filename,wav_filesize,transcript``). asr reads only WAV: LibriSpeech's FLAC and Common
-Voice's MP3 must be converted first, and prepare stops with the sox command that does it unless
-a ``.wav`` already sits beside each original. Pure standard library, no TensorFlow.
+``wav_filename,wav_filesize,transcript``), plus ``manifest`` (a JSONL manifest, or a folder
+holding the ``manifest.jsonl`` that `asr synth` writes) to check and split. asr reads only
+WAV: LibriSpeech's FLAC and Common Voice's MP3 must be converted first, and prepare stops with
+the sox command that does it unless a ``.wav`` already sits beside each original. Pure
+standard library, no TensorFlow.
 """
 
 from __future__ import annotations
 
+import bisect
 import csv
 import io
+import itertools
 import math
 import os
 import random
@@ -30,15 +34,18 @@ from asr.manifest import (
     transcript_problem,
     write_manifest,
 )
+from asr.text import normalize_text
 
-FORMATS = ("folder", "ljspeech", "librispeech", "commonvoice", "deepspeech")
+FORMATS = ("folder", "ljspeech", "librispeech", "commonvoice", "deepspeech", "manifest")
 SPLIT_NAMES = ("train", "val", "test")
+SYNTH_MANIFEST = "manifest.jsonl"  # what `asr synth` writes into its --out folder
 SPLIT_TOLERANCE = 1e-6  # how far the ratios may sum from 1
 _CV_TABLES = ("train.tsv", "dev.tsv", "test.tsv")  # read when there is no validated.tsv
 _LOOKED_FOR = (
     "metadata.csv (ljspeech), *.trans.txt (librispeech), validated.tsv or train.tsv with a "
     "sentence column (commonvoice), a .csv with the header wav_filename,wav_filesize,transcript "
-    "(deepspeech), .wav files with same-named .txt files (folder)"
+    "(deepspeech), a JSONL manifest or a folder with manifest.jsonl such as `asr synth` "
+    "writes (manifest), .wav files with same-named .txt files (folder)"
 )
 
 
@@ -128,6 +135,8 @@ def detect_corpus(src: StrPath) -> str:
             return "commonvoice"
         if src.suffix.lower() == ".csv" and _is_deepspeech_csv(src):
             return "deepspeech"
+        if src.suffix.lower() in (".jsonl", ".json"):
+            return "manifest"
     elif src.is_dir():
         if (src / "metadata.csv").is_file():
             return "ljspeech"
@@ -137,6 +146,8 @@ def detect_corpus(src: StrPath) -> str:
             return "commonvoice"
         if any(_is_deepspeech_csv(p) for p in sorted(src.glob("*.csv"))):
             return "deepspeech"
+        if (src / SYNTH_MANIFEST).is_file():
+            return "manifest"
         if _has_wav(src):
             return "folder"
     else:
@@ -264,12 +275,23 @@ def _scan_deepspeech(src: Path) -> _Scan:
     return scan
 
 
+def _scan_manifest(src: Path) -> _Scan:
+    """Re-read a JSONL manifest (e.g. `asr synth` output) to check, re-time or split it."""
+    path = src if src.is_file() else src / SYNTH_MANIFEST
+    scan = _Scan()
+    utterances, skipped = read_manifest_report(path, skip_invalid=True)
+    scan.pairs += [(Path(u.audio_filepath), u.text) for u in utterances]
+    scan.skipped += skipped
+    return scan
+
+
 _SCANNERS = {
     "folder": _scan_folder,
     "ljspeech": _scan_ljspeech,
     "librispeech": _scan_librispeech,
     "commonvoice": _scan_commonvoice,
     "deepspeech": _scan_deepspeech,
+    "manifest": _scan_manifest,
 }
 
 
@@ -362,20 +384,34 @@ def _split_sizes(total: int, ratios: Sequence[float]) -> list[int]:
 def _split(
     utterances: list[Utterance], ratios: Sequence[float], seed: int
 ) -> dict[str, list[Utterance]]:
-    """Shuffle deterministically and cut; each part keeps the corpus order."""
+    """Shuffle deterministically and cut; each part keeps the corpus order.
+
+    Utterances with the same normalized transcript (one sentence read by several voices, as
+    `asr synth` makes) stay in one split, so validation never scores a memorized sentence.
+    """
     if len(utterances) < len(ratios):
         raise ManifestError(
             f"{len(utterances)} utterances cannot fill {len(ratios)} splits; "
             "add audio or prepare without --split"
         )
-    order = list(range(len(utterances)))
-    random.Random(seed).shuffle(order)
+    groups: dict[str, list[int]] = {}
+    for i, u in enumerate(utterances):
+        groups.setdefault(normalize_text(u.text), []).append(i)
+    shuffled = list(groups.values())
+    random.Random(seed).shuffle(shuffled)
+    order = [i for group in shuffled for i in group]
+    ends = list(itertools.accumulate(len(g) for g in shuffled))
+    cuts = [0]
+    for target in itertools.accumulate(_split_sizes(len(utterances), ratios)):
+        cuts.append(ends[bisect.bisect_left(ends, target)] if target < len(order) else target)
     parts: dict[str, list[Utterance]] = {}
-    start = 0
-    sizes = _split_sizes(len(utterances), ratios)
-    for name, size in zip(SPLIT_NAMES[: len(sizes)], sizes, strict=True):
-        parts[name] = [utterances[i] for i in sorted(order[start : start + size])]
-        start += size
+    for name, start, stop in zip(SPLIT_NAMES[: len(ratios)], cuts[:-1], cuts[1:], strict=True):
+        if stop <= start:
+            raise ManifestError(
+                f"{len(groups)} distinct transcripts cannot fill {len(ratios)} splits "
+                "without sharing a sentence; add sentences or prepare without --split"
+            )
+        parts[name] = [utterances[i] for i in sorted(order[start:stop])]
     return parts
 
 

@@ -21,7 +21,14 @@ import numpy as np
 from tqdm import tqdm
 
 from asr.config import CONFIG_NAME, Config, load_config, save_config
-from asr.data import CTCBatches, FeatureSet, Prepared, extract_features, prepare_examples
+from asr.data import (
+    CTCBatches,
+    FeatureSet,
+    Prepared,
+    SpecAugment,
+    extract_features,
+    prepare_examples,
+)
 from asr.decoding import greedy_decode_batch
 from asr.errors import AsrError
 from asr.evaluate import error_rates
@@ -30,6 +37,7 @@ from asr.manifest import read_manifest
 from asr.model import build_inference_model, build_training_model
 from asr.modelio import (
     latest_resume_state,
+    load_inference_model,
     load_resume_state,
     save_inference_model,
     save_resume_state,
@@ -57,6 +65,8 @@ class TrainOptions:
     seed: int = 0
     jobs: int | None = None
     progress: bool = True
+    augment: bool = True  # SpecAugment-style masking of training batches
+    init_from: Path | None = None  # start from this model directory's weights (fine-tuning)
 
 
 @dataclass
@@ -75,6 +85,8 @@ class TrainResult:
 def _check_out_dir(options: TrainOptions) -> None:
     """Refuse to mix a new run into a folder the user already has, unless asked."""
     out = options.out
+    if options.init_from is not None and options.resume:
+        raise AsrError("--init-from starts a new run and --resume continues one; pick one")
     if options.resume:
         if not (out / CONFIG_NAME).is_file():
             raise AsrError(f"{out}: nothing to resume (no {CONFIG_NAME}); drop --resume")
@@ -101,7 +113,14 @@ def train(options: TrainOptions) -> TrainResult:
     out = options.out
     out.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(options.seed)
-    config = load_config(out) if options.resume else options.config
+    if options.resume:
+        config = load_config(out)
+    elif options.init_from is not None:
+        # fine-tuning keeps the source model's features, normalization and alphabet
+        config = load_config(options.init_from)
+        save_config(config, out)
+    else:
+        config = options.config
     log = _log(options.progress)
 
     train_set = load_feature_set(options.train, config.features, options.jobs, "train features")
@@ -128,6 +147,9 @@ def train(options: TrainOptions) -> TrainResult:
     )
 
     inference = build_inference_model(config)
+    if options.init_from is not None:
+        inference.set_weights(load_inference_model(options.init_from, config).get_weights())
+        log(f"starting from the weights of {options.init_from}")
     training = build_training_model(inference)
     training.compile(optimizer=keras.optimizers.Adam(options.learning_rate, global_clipnorm=5.0))
     state: dict[str, Any] = {"best_cer": math.inf, "best_wer": math.inf, "best_epoch": 0}
@@ -137,12 +159,18 @@ def train(options: TrainOptions) -> TrainResult:
         if folder is not None:
             state = load_resume_state(folder, training)
             initial_epoch = int(state["epoch"])
+            _truncate_history(out / HISTORY_NAME, initial_epoch)
             log(f"resuming after epoch {initial_epoch} (best val CER {state['best_cer']:.2%})")
     if initial_epoch >= options.epochs:
         log(f"already trained {initial_epoch} epochs; raise --epochs to train more")
 
     batches = CTCBatches(
-        train_ex, config.model, options.batch_size, seed=options.seed + initial_epoch
+        train_ex,
+        config.model,
+        options.batch_size,
+        seed=options.seed + initial_epoch,
+        drop_remainder=True,
+        augment=SpecAugment(config.features.base_dim) if options.augment else None,
     )
     val_batches = CTCBatches(val_ex, config.model, options.batch_size, shuffle=False)
     audio_seconds = (
@@ -176,6 +204,20 @@ def train(options: TrainOptions) -> TrainResult:
     )
 
 
+def _truncate_history(path: Path, epoch: int) -> None:
+    """Drop rows after the resumed epoch (written by the crashed run), so epochs stay unique."""
+    if not path.is_file():
+        return
+    with path.open(newline="") as f:
+        rows = list(csv.reader(f))
+    kept = [r for r in rows[1:] if r and r[0].isdigit() and int(r[0]) <= epoch]
+    if len(kept) != len(rows) - 1:
+        tmp = path.with_suffix(".tmp")
+        with tmp.open("w", newline="") as f:
+            csv.writer(f).writerows([rows[0], *kept])
+        os.replace(tmp, path)
+
+
 def _log(enabled: bool):
     """Messages that do not break tqdm's bars."""
 
@@ -196,20 +238,20 @@ def _tensorboard(out: Path) -> keras.callbacks.Callback | None:
     return keras.callbacks.TensorBoard(log_dir=str(out / "logs"), write_graph=False)
 
 
-def predict_texts(
-    inference: keras.Model, batches: CTCBatches, tokenizer: Tokenizer
-) -> tuple[list[str], dict[int, str]]:
-    """Greedy transcripts of every utterance in ``batches``, in example order."""
+def validate(
+    training: keras.Model, batches: CTCBatches, tokenizer: Tokenizer
+) -> tuple[float, list[str]]:
+    """Mean per-utterance CTC loss and greedy transcripts (in example order) of ``batches``."""
     texts: dict[int, str] = {}
+    losses = []
     for b in range(len(batches)):
         batch = batches[b]
-        logits = inference.predict_on_batch(
-            {"features": batch["features"], "input_length": batch["input_length"]}
-        )
-        ids = greedy_decode_batch(np.asarray(logits), batch["input_length"])
+        out = training.predict_on_batch(batch)
+        losses.append(np.asarray(out["ctc_loss"]))
+        ids = greedy_decode_batch(np.asarray(out["logits"]), batch["input_length"])
         for i, seq in zip(batches.batch_indices(b), ids, strict=True):
             texts[int(i)] = tokenizer.decode(seq)
-    return [texts[i] for i in range(len(texts))], texts
+    return float(np.mean(np.concatenate(losses))), [texts[i] for i in range(len(texts))]
 
 
 class TqdmProgress(keras.callbacks.Callback):
@@ -221,7 +263,9 @@ class TqdmProgress(keras.callbacks.Callback):
         self.bar: tqdm | None = None
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-        self.bar = tqdm(total=self.steps, desc=f"epoch {epoch + 1}", unit="batch", leave=False)
+        self.bar = tqdm(
+            total=self.steps, desc=f"epoch {epoch + 1}", unit="batch", leave=False, disable=None
+        )
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         if self.bar is not None:
@@ -272,8 +316,7 @@ class EpochEnd(keras.callbacks.Callback):
                 "(lower --learning-rate or check the data)"
             )
             return
-        val_loss = self._val_loss()
-        hyps, _ = predict_texts(self.inference, self.val_batches, self.tokenizer)
+        val_loss, hyps = validate(self.training, self.val_batches, self.tokenizer)
         wer, cer = error_rates(self.val_ex.texts, hyps)
         xrt = self.audio_seconds / seconds
         logs.update(val_loss=val_loss, val_cer=cer, val_wer=wer)
@@ -290,14 +333,6 @@ class EpochEnd(keras.callbacks.Callback):
             + ("  [saved best]" if improved else "")
         )
         self._warn_if_blank(hyps, epoch + 1)
-
-    def _val_loss(self) -> float:
-        """Mean per-utterance CTC loss over the validation set."""
-        losses = [
-            np.asarray(self.training.predict_on_batch(self.val_batches[b]))
-            for b in range(len(self.val_batches))
-        ]
-        return float(np.mean(np.concatenate(losses)))
 
     def _append_history(self, row: list) -> None:
         path = self.out / HISTORY_NAME

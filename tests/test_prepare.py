@@ -398,3 +398,49 @@ def test_durations_without_asr_audio(tmp_path: Path, monkeypatch: pytest.MonkeyP
 if __name__ == "__main__":
     write_fixture_corpora(CORPORA)
     print(f"wrote {CORPORA}")
+
+
+def _synth_like(root: Path, sentences: int, voices: int) -> Path:
+    """A folder as `asr synth` leaves it: WAVs and manifest.jsonl, each sentence in n voices."""
+    lines = []
+    for s in range(sentences):
+        for v in range(voices):
+            name = f"wavs/{s:02d}-{v}.wav"
+            write_wav(root / name, seconds=0.01)
+            text = f"Sentence number {s}!" if v else f"sentence NUMBER {s}"  # same once normalized
+            lines.append(json.dumps({"audio_filepath": name, "text": text}))
+    (root / "manifest.jsonl").write_text("\n".join(lines) + "\n")
+    return root
+
+
+def test_manifest_format_detected_for_synth_folder_and_jsonl(tmp_path: Path) -> None:
+    src = _synth_like(tmp_path / "syn", 3, 2)
+    assert detect_corpus(src) == "manifest"
+    assert detect_corpus(src / "manifest.jsonl") == "manifest"
+    result = prepare(src, tmp_path / "all.jsonl")
+    assert result.fmt == "manifest" and result.count == 6
+    assert [Path(u.audio_filepath).name for u in read_manifest(tmp_path / "all.jsonl")][:2] == [
+        "00-0.wav",
+        "00-1.wav",
+    ]
+
+
+def test_split_keeps_each_sentence_in_one_part(tmp_path: Path) -> None:
+    """Several voices reading one sentence never straddle train and val."""
+    src = _synth_like(tmp_path / "syn", 20, 4)
+    result = prepare(src, tmp_path / "ds.jsonl", split=(0.8, 0.1, 0.1), seed=1)
+    seen: dict[str, str] = {}
+    total = 0
+    for name, path in result.manifests.items():
+        for u in read_manifest(path):
+            key = u.text.lower().rstrip("!")
+            assert seen.setdefault(key, name) == name, f"{key!r} in {seen[key]} and {name}"
+            total += 1
+    assert total == 80
+    assert {len(read_manifest(p)) for p in result.manifests.values()} <= {64, 8}
+
+
+def test_split_needs_enough_distinct_sentences(tmp_path: Path) -> None:
+    src = _synth_like(tmp_path / "syn", 2, 5)
+    with pytest.raises(ManifestError, match="2 distinct transcripts cannot fill 3 splits"):
+        prepare(src, tmp_path / "ds.jsonl", split=(0.8, 0.1, 0.1))

@@ -1,0 +1,94 @@
+"""Batches carry true lengths (never padded widths); unfit utterances are skipped and counted."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from asr.config import ModelConfig
+from asr.data import CTCBatches, FeatureSet, bucket_width, prepare_examples
+from asr.features import FeatureConfig, Normalizer
+from asr.text import Tokenizer
+
+
+def _feature_set(frames: list[int], texts: list[str]) -> FeatureSet:
+    rng = np.random.default_rng(0)
+    feats = [rng.normal(size=(n, 39)).astype(np.float32) for n in frames]
+    paths = [f"u{i}.wav" for i in range(len(frames))]
+    return FeatureSet(feats, texts, paths, FeatureConfig(), [n / 100 for n in frames])
+
+
+def test_batches_carry_true_lengths() -> None:
+    model = ModelConfig(conv_stride=2)
+    data = _feature_set([101, 40, 250, 77, 60], ["hello", "hi", "a longer one", "abc", "x"])
+    ex = prepare_examples(data, Normalizer.fit(data.features), Tokenizer(), model)
+    batches = CTCBatches(ex, model, batch_size=2, shuffle=False)
+    seen = 0
+    for b in range(len(batches)):
+        batch = batches[b]
+        idx = batches.batch_indices(b)
+        assert batch["features"].shape[1] == bucket_width(max(ex.features[i].shape[0] for i in idx))
+        for row, i in enumerate(idx):
+            n = ex.features[i].shape[0]
+            assert batch["input_length"][row] == int(np.ceil(n / 2))
+            assert batch["label_length"][row] == len(ex.texts[i])
+            assert batch["labels"][row, : len(ex.texts[i])].tolist() == ex.labels[i].tolist()
+            assert not batch["labels"][row, len(ex.texts[i]) :].any()
+            assert not batch["features"][row, n:].any()  # padding is zero (the mean)
+            seen += 1
+        assert batch["input_length"].dtype == np.int32
+        assert len(set(batch["input_length"])) > 1 or len(idx) == 1
+    assert seen == 5
+
+
+def test_unfit_and_empty_utterances_are_skipped_and_counted() -> None:
+    model = ModelConfig(conv_stride=3)
+    # 30 frames -> 10 output frames; "hello world" needs 12 (one repeat).
+    data = _feature_set([30, 30, 300], ["hello world", "!!!", "hello world"])
+    data.texts[1] = ""
+    ex = prepare_examples(data, Normalizer.fit(data.features), Tokenizer(), model)
+    assert ex.paths == ["u2.wav"]
+    assert len(ex.skipped) == 2
+    assert "needs 12 output frames but the audio gives 10" in ex.skipped[0]
+    assert "empty transcript" in ex.skipped[1]
+
+
+def test_drop_remainder_and_reshuffle() -> None:
+    model = ModelConfig()
+    data = _feature_set(list(range(50, 150, 10)), ["abc"] * 10)
+    ex = prepare_examples(data, Normalizer.fit(data.features), Tokenizer(), model)
+    batches = CTCBatches(ex, model, batch_size=4, shuffle=True, drop_remainder=True, seed=1)
+    assert len(batches) == 2
+    assert all(len(batches.batch_indices(b)) == 4 for b in range(2))
+    first = [tuple(batches.batch_indices(b)) for b in range(2)]
+    orders = set()
+    for _ in range(5):
+        batches.on_epoch_end()
+        orders.add(tuple(tuple(batches.batch_indices(b)) for b in range(2)))
+    assert len(orders | {tuple(first)}) > 1
+
+
+@pytest.mark.parametrize("n", [1, 31, 32, 33, 100, 1000, 5000])
+def test_bucket_width_covers_and_stays_close(n: int) -> None:
+    w = bucket_width(n)
+    assert w >= n and w % 8 == 0
+    assert w <= max(40, 1.25 * n + 8)
+
+
+def test_feature_pack_round_trip(tmp_path: Path) -> None:
+    data = _feature_set([20, 35], ["one", "two"])
+    from asr.features import add_deltas
+
+    data.features = [add_deltas(f[:, :13]) for f in data.features]
+    data.save(tmp_path / "p.npz")
+    back = FeatureSet.load(tmp_path / "p.npz", FeatureConfig())
+    assert back.texts == data.texts and back.paths == data.paths
+    for a, b in zip(back.features, data.features, strict=True):
+        assert a.shape == b.shape
+        np.testing.assert_allclose(a, b, rtol=2e-3, atol=2e-2)  # float16 storage
+    from asr.errors import ManifestError
+
+    with pytest.raises(ManifestError, match="rebuild the pack"):
+        FeatureSet.load(tmp_path / "p.npz", FeatureConfig(kind="fbank"))
