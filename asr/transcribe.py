@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -23,15 +22,16 @@ MAX_BATCH_SIZE = 64
 
 
 def default_model_dir() -> Path:
-    """The shipped model: checkpoints/default in a checkout, or the copy installed with asr."""
-    checkout = Path(__file__).resolve().parent.parent / "checkpoints" / "default"
+    """The shipped model: checkpoints/default in a checkout, or the copy a wheel installs.
+
+    pyproject.toml maps checkpoints/default to the package data ``asr/checkpoints/default``,
+    so an installed asr finds it beside this file, from any working directory.
+    """
+    here = Path(__file__).resolve().parent
+    checkout = here.parent / "checkpoints" / "default"
     if (checkout / MODEL_NAME).is_file():
         return checkout
-    try:
-        installed = Path(str(resources.files("asr.checkpoints.default")))
-    except ModuleNotFoundError:
-        installed = checkout
-    return installed
+    return here / "checkpoints" / "default"
 
 
 @dataclass(frozen=True)
