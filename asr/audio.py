@@ -441,3 +441,78 @@ def find_audio_files(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
         else:
             raise _error(str(path), "no such file or directory", "check the path")
     return found
+
+
+# ---------------------------------------------------------------- long files
+
+_STREAM_DTYPES = {(_PCM, 8): "u1", (_PCM, 16): "i2", (_PCM, 32): "i4"}
+_STREAM_DTYPES |= {(_IEEE_FLOAT, 32): "f4", (_IEEE_FLOAT, 64): "f8"}
+_RESAMPLE_PAD_PERIODS = 32  # extra resampling periods read on each side of a segment
+
+
+class WavStream:
+    """Segments of a WAV file at a target rate, read from disk on demand.
+
+    Why: an hour of 16 kHz audio is 230 MB as float32; long-audio transcription reads only
+    the window it is working on, so memory does not grow with the file. Resampling runs per
+    segment with enough neighbouring input that the filter's edges fall outside the slice.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], sample_rate: int) -> None:
+        name = os.fsdecode(path)
+        self.rate = _check_rate(sample_rate)
+        size = os.path.getsize(name)
+        with open(name, "rb") as fid:
+            layout = _read_layout(fid, size, name)
+        code = _STREAM_DTYPES.get((layout.format_tag, layout.bits_per_sample))
+        if code is None or layout.block_align != layout.channels * int(code[1]):
+            raise _unsupported(name, f"{layout.bits_per_sample}-bit samples for streaming")
+        dtype = np.dtype((">" if layout.big_endian else "<") + code)
+        self.name = name
+        self.orig_rate = layout.sample_rate
+        self._dtype, self._layout = dtype, layout
+        g = math.gcd(self.orig_rate, self.rate)
+        self._up, self._down = self.rate // g, self.orig_rate // g
+        self.num_samples = -(-layout.frames * self._up // self._down)
+        self._scale = 1.0
+        if dtype.kind == "f":  # same full-scale rule as load_audio, over the whole file
+            peak = max(
+                float(np.max(np.abs(self._frames(i, i + 1_000_000))))
+                for i in range(0, layout.frames, 1_000_000)
+            )
+            self._scale = 1.0 / peak if peak > 1.0 else 1.0
+
+    @property
+    def duration(self) -> float:
+        """Seconds of audio."""
+        return self.num_samples / self.rate
+
+    def _frames(self, start: int, stop: int) -> np.ndarray:
+        """Raw (frames, channels) samples; plain reads, so no file pages stay resident."""
+        layout = self._layout
+        stop = min(stop, layout.frames)
+        with open(self.name, "rb") as fid:
+            fid.seek(layout.data_offset + start * layout.block_align)
+            data = np.fromfile(fid, dtype=self._dtype, count=(stop - start) * layout.channels)
+        return data.reshape(-1, layout.channels)
+
+    def _mono(self, start: int, stop: int) -> np.ndarray:
+        block = _to_float_mono(self._frames(start, stop), self.name)
+        return block * np.float32(self._scale) if self._scale != 1.0 else block
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        """Float32 mono samples [start, stop) at the target rate, as load_audio would give."""
+        start, stop = max(0, start), min(stop, self.num_samples)
+        if stop <= start:
+            return np.zeros(0, np.float32)
+        if self._up == self._down:
+            return self._mono(start, stop)
+        up, down = self._up, self._down
+        pad = _RESAMPLE_PAD_PERIODS * max(1, math.ceil(10 * max(up, down) / up / down))
+        first = max(0, start // up - pad)  # whole resampling periods: index * up / down exact
+        last = -(-stop // up) + pad
+        raw = self._mono(first * down, last * down)
+        out = resample_poly(raw, up, down).astype(np.float32)
+        base = first * up
+        segment = out[start - base : stop - base]
+        return np.clip(segment, -1.0, 1.0, out=segment)

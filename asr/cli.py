@@ -44,29 +44,58 @@ def _quiet_backends() -> None:
 
 def _cmd_transcribe(args: argparse.Namespace) -> int:
     from asr.audio import find_audio_files
+    from asr.errors import AudioError
     from asr.transcribe import Transcriber
 
-    paths = find_audio_files(args.audio)
-    if not paths:
-        raise _usage("no .wav files found in " + ", ".join(args.audio))
-    transcriber = Transcriber.load(args.model)
-    results = transcriber.transcribe_files(paths)
-    lines = []
-    for r in results:
-        if args.format == "text":
-            lines.append(r.text if len(results) == 1 else f"{r.path}\t{r.text}")
-        else:
-            lines.append(json.dumps(dataclasses.asdict(r)))
-    text = (
-        "\n".join(lines)
-        if args.format != "json"
-        else json.dumps([dataclasses.asdict(r) for r in results], indent=2)
-    ) + "\n"
     if args.output:
         _refuse_overwrite(Path(args.output), args.force)
+    if args.beam_width < 1:
+        raise _usage(f"--beam-width must be >= 1, got {args.beam_width}")
+    failed: list[str] = []
+
+    def report(error: AudioError) -> None:
+        failed.append(str(error))
+        print(f"asr transcribe: skipped {error}", file=sys.stderr)
+
+    paths: list = []
+    for arg in args.audio:
+        if arg == "-":
+            paths.append("-")
+            continue
+        try:
+            found = find_audio_files([arg])
+        except AudioError as e:
+            report(e)
+            continue
+        if not found:
+            report(AudioError(f"{arg}: no .wav files in this directory; pass WAV files"))
+        paths += found
+    transcriber = Transcriber.load(args.model)
+    results = transcriber.transcribe_files(
+        paths, decoder=args.decoder, beam_width=args.beam_width, on_error=report
+    )
+    if args.format == "text":
+        lines = [
+            r.text
+            if len(args.audio) == 1 and len(results) == 1 and not Path(args.audio[0]).is_dir()
+            else f"{r.path}\t{r.text}"
+            for r in results
+        ]
+        text = "".join(line + "\n" for line in lines)
+    elif args.format == "jsonl":
+        text = "".join(json.dumps(dataclasses.asdict(r)) + "\n" for r in results)
+    else:
+        text = json.dumps([dataclasses.asdict(r) for r in results], indent=2) + "\n"
+    if args.output:
         Path(args.output).write_text(text, encoding="utf-8")
     else:
         sys.stdout.write(text)
+    if failed:
+        print(
+            f"asr transcribe: {len(failed)} of {len(failed) + len(results)} inputs failed",
+            file=sys.stderr,
+        )
+        return EXIT_PARTIAL if results else EXIT_ERROR
     return 0
 
 
@@ -178,9 +207,18 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("transcribe", help="transcribe WAV files or directories")
-    p.add_argument("audio", nargs="+", help="WAV files or directories (searched for .wav)")
+    p.add_argument(
+        "audio", nargs="+", help="WAV files or directories (searched for .wav); - reads stdin"
+    )
     p.add_argument("--model", help="model directory (default: the shipped model)")
-    p.add_argument("--format", choices=["text", "json", "jsonl"], default="text")
+    p.add_argument(
+        "--format",
+        choices=["text", "json", "jsonl"],
+        default="text",
+        help="text: one line per file; json/jsonl: text, confidence and timed words per file",
+    )
+    p.add_argument("--decoder", choices=["greedy", "beam"], default="greedy")
+    p.add_argument("--beam-width", type=int, default=16, help="beams for --decoder beam")
     p.add_argument("--output", help="write here instead of stdout")
     p.add_argument("--force", action="store_true", help="overwrite --output")
     p.set_defaults(func=_cmd_transcribe)

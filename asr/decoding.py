@@ -7,6 +7,7 @@ convention in :mod:`asr.text`) separates repeated characters, so "hello" needs `
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -76,3 +77,163 @@ def min_frames_for_label(label: Sequence[int] | np.ndarray) -> int:
     if ids.size == 0:
         return 0
     return int(ids.size + np.count_nonzero(ids[1:] == ids[:-1]))
+
+
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    """Log posteriors from logits along the class axis (float64-free, stable)."""
+    x = np.asarray(logits, dtype=np.float32)
+    shifted = x - x.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+
+def split_at_blanks(
+    log_probs: np.ndarray, max_frames: int, blank: int = BLANK, min_blank: float = 0.9
+) -> list[tuple[int, int]]:
+    """Cut a long (time, classes) sequence into [start, stop) pieces at blank frames.
+
+    Why this is exact for CTC: a frame whose best class is blank separates the tokens on
+    either side (it is never merged with them), so decoding the pieces one by one and joining
+    the results gives the same best path as decoding the whole, while keeping beam search and
+    alignment cost per piece bounded. Cuts go at the most confident blank in the last half of
+    each piece; a piece without any blank frame is cut at ``max_frames`` (rare, and harmless
+    unless a character spans that exact frame).
+    """
+    total = log_probs.shape[0]
+    if total <= max_frames:
+        return [(0, total)]
+    best = np.argmax(log_probs, axis=-1)
+    blank_p = np.exp(log_probs[:, blank])
+    pieces, start = [], 0
+    while total - start > max_frames:
+        lo, hi = start + max_frames // 2, start + max_frames
+        window = np.where(best[lo:hi] == blank, blank_p[lo:hi], -1.0)
+        cut = lo + int(np.argmax(window)) if window.max() >= 0 else hi
+        if window.max() >= min_blank:  # prefer a confident blank near the end
+            confident = np.flatnonzero(window >= min_blank)
+            cut = lo + int(confident[-1])
+        cut = max(cut, start + 1)
+        pieces.append((start, cut))
+        start = cut
+    pieces.append((start, total))
+    return pieces
+
+
+def greedy_alignment(log_probs: np.ndarray, blank: int = BLANK) -> tuple[list[int], np.ndarray]:
+    """Best-path ids and, per frame, the index of the emitted token it belongs to (-1: blank)."""
+    best = np.argmax(log_probs, axis=-1)
+    previous = np.concatenate(([blank], best[:-1]))
+    emitting = best != blank
+    new = emitting & (best != previous)
+    owner = np.where(emitting, np.cumsum(new) - 1, -1)
+    return best[new].tolist(), owner
+
+
+def forced_alignment(log_probs: np.ndarray, label: Sequence[int], blank: int = BLANK) -> np.ndarray:
+    """Viterbi CTC alignment of ``label``: per frame, the label index emitted (-1: blank).
+
+    Used to time the tokens a beam search chose; raises ValueError when the label cannot fit.
+    """
+    label = list(label)
+    frames = log_probs.shape[0]
+    if not label:
+        return np.full(frames, -1, dtype=np.int64)
+    if min_frames_for_label(label) > frames:
+        raise ValueError(f"a {len(label)}-token label cannot align to {frames} frames")
+    ext = np.full(2 * len(label) + 1, blank, dtype=np.int64)
+    ext[1::2] = label
+    states = ext.size
+    skip = np.zeros(states, dtype=bool)  # s-2 -> s allowed: a token unlike the one before it
+    skip[3::2] = ext[3::2] != ext[1:-2:2]
+    neg = -np.inf
+    score = np.full(states, neg)
+    score[:2] = log_probs[0, ext[:2]]
+    back = np.zeros((frames, states), dtype=np.int8)  # 0 stay, 1 from s-1, 2 from s-2
+    for t in range(1, frames):
+        one = np.concatenate(([neg], score[:-1]))
+        two = np.where(skip, np.concatenate(([neg, neg], score[:-2])), neg)
+        stacked = np.stack([score, one, two])
+        back[t] = np.argmax(stacked, axis=0)
+        score = stacked[back[t], np.arange(states)] + log_probs[t, ext]
+    s = states - 1 if score[-1] >= score[-2] else states - 2
+    owner = np.empty(frames, dtype=np.int64)
+    for t in range(frames - 1, -1, -1):
+        owner[t] = (s - 1) // 2 if s % 2 else -1
+        s -= int(back[t, s])
+    return owner
+
+
+@dataclass(frozen=True)
+class TokenSpan:
+    """One emitted token: its id, first and last frame (inclusive), and its peak posterior."""
+
+    id: int
+    first: int
+    last: int
+    prob: float
+
+
+def token_spans(ids: Sequence[int], owner: np.ndarray, log_probs: np.ndarray) -> list[TokenSpan]:
+    """Frames and confidence of each token of an alignment (see greedy/forced_alignment)."""
+    frames = np.flatnonzero(owner >= 0)
+    if frames.size == 0:
+        return []
+    token = owner[frames]  # non-decreasing: tokens own consecutive runs of frames
+    starts = np.flatnonzero(np.diff(token, prepend=-1) != 0)
+    stops = np.append(starts[1:], frames.size) - 1
+    scores = log_probs[frames, np.asarray(ids)[token]]
+    peaks = np.exp(np.maximum.reduceat(scores, starts))
+    return [
+        TokenSpan(int(ids[k]), int(frames[a]), int(frames[b]), float(p))
+        for k, a, b, p in zip(token[starts], starts, stops, peaks, strict=True)
+    ]
+
+
+def split_words(spans: Sequence[TokenSpan], separator: int) -> list[list[TokenSpan]]:
+    """Group token spans into words at ``separator`` (the space id); empty words dropped."""
+    words: list[list[TokenSpan]] = [[]]
+    for span in spans:
+        if span.id == separator:
+            words.append([])
+        else:
+            words[-1].append(span)
+    return [w for w in words if w]
+
+
+def geometric_mean(probs: Sequence[float]) -> float:
+    """Confidence of a sequence of token posteriors: exp(mean log p); 1.0 for nothing."""
+    if not probs:
+        return 1.0
+    return float(np.exp(np.mean(np.log(np.maximum(probs, 1e-12)))))
+
+
+def beam_search(
+    log_probs: Sequence[np.ndarray], beam_width: int, blank: int = BLANK
+) -> list[list[int]]:
+    """Best beam of each (time, classes) sequence via ``keras.ops.ctc_decode``.
+
+    A maintained implementation (TensorFlow's CTC beam decoder under the TensorFlow backend)
+    rather than our own; ``mask_index`` carries our blank convention. Sequences are padded
+    into one batch call. Imports Keras lazily so the rest of this module stays NumPy-only.
+    """
+    import keras
+
+    if beam_width < 1:
+        raise ValueError(f"beam width must be >= 1, got {beam_width}")
+    if not log_probs:
+        return []
+    lengths = np.array([lp.shape[0] for lp in log_probs], dtype=np.int32)
+    batch = np.zeros(
+        (len(log_probs), max(int(lengths.max()), 1), log_probs[0].shape[1]), np.float32
+    )
+    for i, lp in enumerate(log_probs):
+        batch[i, : lp.shape[0]] = lp
+    paths, _ = keras.ops.ctc_decode(
+        batch,
+        lengths,
+        strategy="beam_search",
+        beam_width=beam_width,
+        top_paths=1,
+        mask_index=blank,
+    )
+    best = np.asarray(keras.ops.convert_to_numpy(paths))[0]
+    return [[int(c) for c in row if c >= 0 and c != blank] for row in best]

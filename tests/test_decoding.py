@@ -76,3 +76,79 @@ def test_greedy_never_crashes(post: np.ndarray) -> None:
     ids = greedy_decode(post)
     assert all(0 < i < post.shape[1] for i in ids)
     assert len(ids) <= post.shape[0]
+
+
+# ---- alignment, timings, pieces and beam search (issue 3)
+
+from asr.decoding import (  # noqa: E402
+    beam_search,
+    forced_alignment,
+    geometric_mean,
+    greedy_alignment,
+    log_softmax,
+    split_at_blanks,
+    split_words,
+    token_spans,
+)
+
+
+def _onehot_logp(path: list[int], classes: int = 5, sure: float = 0.97) -> np.ndarray:
+    probs = np.full((len(path), classes), (1 - sure) / (classes - 1))
+    probs[np.arange(len(path)), path] = sure
+    return np.log(probs)
+
+
+def test_greedy_alignment_owns_frames_per_token() -> None:
+    lp = _onehot_logp([0, 2, 2, 0, 2, 3, 3, 1, 0])
+    ids, owner = greedy_alignment(lp)
+    assert ids == [2, 2, 3, 1] == greedy_decode(lp)
+    assert owner.tolist() == [-1, 0, 0, -1, 1, 2, 2, 3, -1]
+    spans = token_spans(ids, owner, lp)
+    assert [(s.first, s.last) for s in spans] == [(1, 2), (4, 4), (5, 6), (7, 7)]
+    assert all(s.prob == pytest.approx(0.97) for s in spans)
+    assert [[s.id for s in w] for w in split_words(spans, separator=1)] == [[2, 2, 3]]
+
+
+def test_forced_alignment_matches_best_path_and_handles_repeats() -> None:
+    path = [0, 2, 2, 0, 2, 3, 3, 0, 0]
+    lp = _onehot_logp(path)
+    assert forced_alignment(lp, [2, 2, 3]).tolist() == [-1, 0, 0, -1, 1, 2, 2, -1, -1]
+    # a label the frames do not favour still gets a valid monotonic alignment
+    owner = forced_alignment(lp, [4, 4])
+    assert sorted(set(owner.tolist()) - {-1}) == [0, 1]
+    assert np.all(np.diff(owner[owner >= 0]) >= 0)
+    with pytest.raises(ValueError, match="cannot align"):
+        forced_alignment(lp[:2], [2, 2])
+
+
+def test_split_at_blanks_is_exact_for_greedy() -> None:
+    rng = np.random.default_rng(0)
+    lp = log_softmax(rng.normal(size=(500, 6)) + np.eye(6)[rng.integers(0, 6, 500)] * 3)
+    lp[::7, 0] = 0.0  # regular confident blanks
+    lp = log_softmax(lp)
+    pieces = split_at_blanks(lp, max_frames=40)
+    assert pieces[0][0] == 0 and pieces[-1][1] == 500
+    assert all(a < b and b - a <= 40 for a, b in pieces)
+    assert all(p[1] == q[0] for p, q in zip(pieces, pieces[1:], strict=False))
+    joined = [c for a, b in pieces for c in greedy_decode(lp[a:b])]
+    assert joined == greedy_decode(lp)
+
+
+def test_geometric_mean() -> None:
+    assert geometric_mean([]) == 1.0
+    assert geometric_mean([0.25, 1.0]) == pytest.approx(0.5)
+
+
+def test_beam_search_finds_the_likelier_prefix_that_greedy_misses() -> None:
+    """Two frames of p(blank)=0.55, p(a)=0.45: greedy says "", but "a" has 0.6975."""
+    lp = np.log(np.array([[0.55, 0.0001, 0.4499]] * 2))
+    assert greedy_decode(lp) == []
+    assert beam_search([lp], beam_width=4) == [[2]]
+
+
+def test_beam_search_batches_ragged_sequences() -> None:
+    a = _onehot_logp([0, 2, 0, 3, 3])
+    b = _onehot_logp([4, 4, 0, 4])
+    assert beam_search([a, b], beam_width=8) == [[2, 3], [4, 4]]
+    with pytest.raises(ValueError, match="beam width"):
+        beam_search([a], beam_width=0)

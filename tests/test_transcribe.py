@@ -77,12 +77,55 @@ def test_cli_jsonl_and_output_file(tmp_path: Path, capsys: pytest.CaptureFixture
     assert out.read_text() == "mine"
 
 
-def test_cli_bad_audio_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_bad_file_is_reported_and_skipped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One bad file: one line naming it, the others transcribed, exit status 1."""
     bad = tmp_path / "broken.wav"
     bad.write_bytes(b"RIFF\x00\x00")
-    assert main(["transcribe", str(bad)]) == 2
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "broken.wav" in err
+    good = str(SAMPLES / "006075.wav")
+    assert main(["transcribe", good, str(bad), str(tmp_path / "missing.wav")]) == 1
+    captured = capsys.readouterr()
+    assert captured.out.count("\n") == 1 and captured.out.startswith(good)
+    skipped = [line for line in captured.err.splitlines() if "skipped" in line]
+    assert len(skipped) == 2
+    assert "broken.wav" in skipped[1] and "missing.wav" in skipped[0]
+    assert "2 of 3 inputs failed" in captured.err
+    assert main(["transcribe", str(bad)]) == 2  # nothing transcribed at all
+
+
+def test_cli_reads_stdin(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import io
+    import sys
+
+    data = (SAMPLES / "006075.wav").read_bytes()
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))
+    assert main(["transcribe", "-", "--format", "jsonl"]) == 0
+    row = json.loads(capsys.readouterr().out)
+    assert row["path"] == "-" and row["text"].startswith("lets have a")
+
+
+def test_json_words_are_timed_and_confident(capsys: pytest.CaptureFixture[str]) -> None:
+    wav = SAMPLES / "006070.wav"
+    assert main(["transcribe", str(wav), "--format", "json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    words = row["words"]
+    assert " ".join(w["word"] for w in words) == row["text"]
+    assert 0.0 < row["confidence"] <= 1.0
+    ends = [0.0]
+    for w in words:
+        assert ends[-1] <= w["start"] < w["end"] <= row["duration"]
+        assert 0.0 < w["confidence"] <= 1.0
+        ends.append(w["end"])
+
+
+def test_beam_decoder_from_the_cli(capsys: pytest.CaptureFixture[str]) -> None:
+    wav = str(SAMPLES / "006075.wav")
+    assert main(["transcribe", wav, "--decoder", "beam", "--beam-width", "8"]) == 0
+    assert capsys.readouterr().out.startswith("lets have a")
+    assert main(["transcribe", wav, "--decoder", "beam", "--beam-width", "0"]) == 2
 
 
 def test_cli_model_dir_without_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,0 +1,107 @@
+"""Long audio: streamed WAV segments, windowed inference and seams that neither drop nor
+double words, on a 20-minute file made from the shipped samples."""
+
+from __future__ import annotations
+
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.io import wavfile
+
+import asr.transcribe as transcribe_module
+from asr.audio import WavStream, load_audio
+from asr.errors import AudioError
+from asr.transcribe import Transcriber
+
+SAMPLES = Path(__file__).resolve().parent.parent / "data" / "samples"
+
+
+@pytest.fixture(scope="module")
+def transcriber() -> Transcriber:
+    return Transcriber.load()
+
+
+@pytest.fixture(scope="module")
+def unit() -> np.ndarray:
+    """The four samples with half-second gaps: 17.3 s of speech."""
+    gap = np.zeros(8000, np.float32)
+    return np.concatenate(
+        [np.concatenate([load_audio(p), gap]) for p in sorted(SAMPLES.glob("*.wav"))]
+    )
+
+
+def _write(path: Path, data: np.ndarray, rate: int) -> Path:
+    wavfile.write(path, rate, data)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("rate", "dtype", "channels"),
+    [(16000, "int16", 1), (44100, "int16", 2), (8000, "uint8", 1), (22050, "float32", 2)],
+)
+def test_stream_segments_equal_whole_file_loading(
+    tmp_path: Path, rate: int, dtype: str, channels: int
+) -> None:
+    rng = np.random.default_rng(0)
+    x = 0.5 * np.sin(np.arange(rate * 5) * 0.03) + rng.normal(0, 0.05, rate * 5)
+    if dtype == "int16":
+        data = (x * 32767).astype(np.int16)
+    elif dtype == "uint8":
+        data = (x * 127 + 128).astype(np.uint8)
+    else:
+        data = (x * 1.5).astype(np.float32)  # float past full scale: scaled by the file's peak
+    if channels == 2:
+        data = np.stack([data, data], axis=1)
+    path = _write(tmp_path / "x.wav", data, rate)
+    whole = load_audio(path, 16000)
+    stream = WavStream(path, 16000)
+    assert stream.num_samples == len(whole)
+    for a, b in [(0, 777), (12345, 40000), (len(whole) - 100, len(whole) + 100)]:
+        np.testing.assert_allclose(stream.read(a, b), whole[a:b], atol=1e-6)
+
+
+def test_stream_refuses_what_it_cannot_map(tmp_path: Path) -> None:
+    path = tmp_path / "x24.wav"
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(3)
+        w.setframerate(16000)
+        w.writeframes(b"\x00\x01\x02" * 1600)
+    with pytest.raises(AudioError, match="x24.wav"):
+        WavStream(path, 16000)
+
+
+def test_seams_neither_drop_nor_double_words(
+    transcriber: Transcriber, unit: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Windows of 10 s (seams every 10 s, many inside words) give the whole-file transcript."""
+    signal = np.concatenate([unit] * 5)  # 87 s
+    whole = transcriber.decode(transcriber.logits([transcriber.features(signal)])[0])[0]
+    monkeypatch.setattr(transcribe_module, "WINDOW_SECONDS", 10.0)
+    monkeypatch.setattr(transcribe_module, "CONTEXT_SECONDS", 5.0)
+    logits = transcriber.long_logits(signal)
+    assert logits.shape[0] == transcriber.config.model.output_length(
+        transcriber.config.features.num_frames(len(signal))
+    )
+    windowed = transcriber.decode(logits)[0]
+    assert windowed.split() == whole.split()
+
+
+def test_twenty_minute_file(tmp_path: Path, transcriber: Transcriber, unit: np.ndarray) -> None:
+    reps = 70  # 70 x 17.3 s = 20.2 min
+    path = _write(tmp_path / "long.wav", (np.tile(unit, reps) * 32767).astype(np.int16), 16000)
+    (result,) = transcriber.transcribe_files([path])
+    assert result.duration == pytest.approx(reps * len(unit) / 16000)
+    assert result.duration > 20 * 60
+    in_memory = transcriber.transcribe_arrays([load_audio(path)])[0]
+    assert result.text == in_memory  # streaming reads exactly the samples loading would give
+    per_unit = len(transcriber.transcribe_arrays([unit])[0].split())
+    # word splits vary a little with context (a tiny model joins some words), never by 2x
+    assert 0.9 * reps * per_unit <= len(result.words) <= 1.1 * reps * per_unit
+    starts = [w.start for w in result.words]
+    assert starts == sorted(starts)
+    assert all(w.start < w.end for w in result.words)
+    assert all(a.end <= b.start for a, b in zip(result.words, result.words[1:], strict=False))
+    assert result.words[-1].end <= result.duration
