@@ -116,6 +116,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         )
     except (TypeError, ValueError) as e:
         raise _usage(f"invalid model settings: {e}") from e
+    if (args.resume or args.init_from) and (args.config or args.arch):
+        _check_same_settings(config, Path(args.init_from or args.out), args.init_from)
     result = train(
         TrainOptions(
             train=Path(args.train),
@@ -140,13 +142,28 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from asr.evaluate import evaluate
+def _check_same_settings(requested, model_dir: Path, init_from: str | None) -> None:
+    """--resume/--init-from use the stored config.json; a --config/--arch that disagrees
+    with it would be silently ignored, so it is an error instead."""
+    from asr.config import load_config
 
-    report = evaluate(args.manifest, args.model, args.report)
+    stored = load_config(model_dir)
+    if (stored.model, stored.features) != (requested.model, requested.features):
+        flag = "--init-from" if init_from else "--resume"
+        raise _usage(
+            f"{flag} uses the settings in {model_dir}/config.json, which differ from "
+            "--config/--arch; drop those options or start a new run"
+        )
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from asr.evaluate import evaluate, report_paths
+
+    report = evaluate(args.manifest, args.model, args.report, force=args.force)
     print(report.summary())
     if args.report:
-        print(f"report written to {args.report}")
+        json_path, html_path = report_paths(args.report)
+        print(f"report written to {json_path} and {html_path}")
     return 0
 
 
@@ -249,7 +266,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="WER/CER of a model on a manifest")
     p.add_argument("--manifest", required=True)
     p.add_argument("--model", help="model directory (default: the shipped model)")
-    p.add_argument("--report", help="write a JSON report here")
+    p.add_argument(
+        "--report",
+        metavar="PATH",
+        help="write the report: PATH.json (totals, per utterance) and PATH.html beside it "
+        "(a page with confusions and aligned transcripts, worst first); .html works too",
+    )
+    p.add_argument("--force", action="store_true", help="overwrite existing report files")
     p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser("prepare", help="make manifests from a corpus folder")

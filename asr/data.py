@@ -222,7 +222,34 @@ class CTCBatches(keras.utils.PyDataset):
         batches = [order[i : i + self.batch_size] for i in range(0, stop, self.batch_size)]
         if self.shuffle:
             self._rng.shuffle(batches)
+        return self._distinct_first_two(batches)
+
+    def _distinct_first_two(self, batches: list[np.ndarray]) -> list[np.ndarray]:
+        """Put two batches that differ in padded width *and* label width first.
+
+        Why: under TensorFlow, Keras' PyDataset adapter infers the tensor spec of every batch
+        from the first two and fixes each dimension they share; a later batch of another width
+        then fails inside ``model.fit``. Such a pair exists whenever the corpus has two widths
+        of each kind (any two batches that disagree must otherwise share a row or column).
+        """
+        if len(batches) < 3:
+            return batches
+        shapes = [self._widths(b) for b in batches]
+        times = {t for t, _ in shapes}
+        labels = {lab for _, lab in shapes}
+        for i, (t0, l0) in enumerate(shapes):
+            for j in range(i + 1, len(shapes)):
+                t1, l1 = shapes[j]
+                if (t0 != t1 or len(times) == 1) and (l0 != l1 or len(labels) == 1):
+                    rest = [b for k, b in enumerate(batches) if k not in (i, j)]
+                    return [batches[i], batches[j], *rest]
         return batches
+
+    def _widths(self, idx: np.ndarray) -> tuple[int, int]:
+        """Padded (frames, labels) widths that collate() will give batch ``idx``."""
+        frames = bucket_width(int(self._frames[idx].max()))
+        labels = max(len(self.examples.labels[i]) for i in idx)
+        return frames, bucket_width(labels, LABEL_BUCKET_GROWTH)
 
     def __len__(self) -> int:
         return len(self._batches)

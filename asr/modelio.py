@@ -107,9 +107,9 @@ def latest_resume_state(model_dir: Path) -> Path | None:
 
 def load_resume_state(folder: Path, training: keras.Model) -> dict[str, Any]:
     """Restore weights and optimizer variables into a compiled ``training`` model."""
-    training.load_weights(folder / "training.weights.h5")
     optimizer = training.optimizer
-    optimizer.build(training.trainable_variables)
+    optimizer.build(training.trainable_variables)  # before loading, so its slots load too
+    training.load_weights(folder / "training.weights.h5")
     with np.load(folder / "optimizer.npz") as saved:
         values = [saved[f"arr_{i}"] for i in range(len(saved.files))]
     if len(values) != len(optimizer.variables):

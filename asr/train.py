@@ -118,7 +118,6 @@ def train(options: TrainOptions) -> TrainResult:
     elif options.init_from is not None:
         # fine-tuning keeps the source model's features, normalization and alphabet
         config = load_config(options.init_from)
-        save_config(config, out)
     else:
         config = options.config
     log = _log(options.progress)
@@ -131,6 +130,8 @@ def train(options: TrainOptions) -> TrainResult:
             config, mean=tuple(norm.mean.tolist()), std=tuple(norm.std.tolist())
         )
         save_config(config, out)
+    elif options.init_from is not None:
+        save_config(config, out)  # only now: a bad manifest must not leave a half-made --out
     norm = Normalizer(np.array(config.mean), np.array(config.std))
     tokenizer = Tokenizer(config.alphabet)
     train_ex = prepare_examples(train_set, norm, tokenizer, config.model)

@@ -92,3 +92,20 @@ def test_feature_pack_round_trip(tmp_path: Path) -> None:
 
     with pytest.raises(ManifestError, match="rebuild the pack"):
         FeatureSet.load(tmp_path / "p.npz", FeatureConfig(kind="fbank"))
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_first_two_batches_differ_in_both_widths(seed: int) -> None:
+    """Keras' TensorFlow adapter fixes any dimension the first two batches share."""
+    model = ModelConfig(conv_filters=8, conv_kernel=3, conv_stride=2)
+    rng = np.random.default_rng(seed)
+    frames = rng.integers(40, 600, size=40).tolist()
+    texts = ["a" * int(rng.integers(3, f // 4)) for f in frames]
+    data = _feature_set(frames, texts)
+    ex = prepare_examples(data, Normalizer.fit(data.features), Tokenizer(), model)
+    batches = CTCBatches(ex, model, batch_size=4, seed=seed, drop_remainder=True)
+    for _ in range(2):
+        first, second = batches[0], batches[1]
+        assert first["features"].shape[1] != second["features"].shape[1]
+        assert first["labels"].shape[1] != second["labels"].shape[1]
+        batches.on_epoch_end()
