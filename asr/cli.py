@@ -159,7 +159,16 @@ def _check_same_settings(requested, model_dir: Path, init_from: str | None) -> N
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from asr.evaluate import evaluate, report_paths
 
-    report = evaluate(args.manifest, args.model, args.report, force=args.force)
+    if args.beam_width < 1:
+        raise _usage(f"--beam-width must be >= 1, got {args.beam_width}")
+    report = evaluate(
+        args.manifest,
+        args.model,
+        args.report,
+        force=args.force,
+        decoder=args.decoder,
+        beam_width=args.beam_width,
+    )
     print(report.summary())
     if args.report:
         json_path, html_path = report_paths(args.report)
@@ -269,10 +278,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--report",
         metavar="PATH",
-        help="write the report: PATH.json (totals, per utterance) and PATH.html beside it "
-        "(a page with confusions and aligned transcripts, worst first); .html works too",
+        help="report file ending in .json or .html; both are written side by side (JSON: "
+        "totals and per utterance; HTML: confusions and aligned transcripts, worst first)",
     )
     p.add_argument("--force", action="store_true", help="overwrite existing report files")
+    p.add_argument("--decoder", choices=["greedy", "beam"], default="greedy")
+    p.add_argument("--beam-width", type=int, default=16, help="beams for --decoder beam")
     p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser("prepare", help="make manifests from a corpus folder")

@@ -133,3 +133,14 @@ def test_cli_model_dir_without_files(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert main(["transcribe", "--model", str(tmp_path), str(SAMPLES / "006075.wav")]) == 2
     err = capsys.readouterr().err
     assert "model.keras" in err and len(err.strip().splitlines()) == 1
+
+
+def test_evaluate_with_beam_is_not_worse_on_the_samples(capsys: pytest.CaptureFixture[str]) -> None:
+    manifest = str(SAMPLES / "manifest.jsonl")
+    rates = {}
+    for decoder in ("greedy", "beam"):
+        assert main(["evaluate", "--manifest", manifest, "--decoder", decoder]) == 0
+        first = capsys.readouterr().out.splitlines()[0]  # "WER 58.70%  CER 25.51%  over ..."
+        rates[decoder] = float(first.split()[3].rstrip("%"))
+    assert rates["beam"] <= rates["greedy"] + 1.0  # CER, in points
+    assert main(["evaluate", "--manifest", manifest, "--beam-width", "0"]) == 2
