@@ -138,14 +138,20 @@ def _stream_name(stream: object) -> str:
     return name if isinstance(name, str) and name else "<stdin>"
 
 
+def _file_name(path: str | os.PathLike[str]) -> str:
+    """The path as text for messages; a directory is refused with the fix."""
+    name = os.fsdecode(path)
+    if os.path.isdir(name):
+        raise _error(name, "is a directory, not a WAV file", "pass the .wav files inside it")
+    return name
+
+
 def _read_source(source: AudioSource) -> tuple[str, bytes]:
     """All bytes of a path, bytes object or binary stream, plus the name errors should use."""
     if isinstance(source, bytes | bytearray | memoryview):
         return "<bytes>", bytes(source)
     if isinstance(source, str | os.PathLike):
-        name = os.fsdecode(source)
-        if os.path.isdir(name):
-            raise _error(name, "is a directory, not a WAV file", "pass the .wav files inside it")
+        name = _file_name(source)
         try:
             with open(name, "rb") as f:
                 return name, f.read()
@@ -394,9 +400,7 @@ def load_audio(source: AudioSource, sample_rate: int = DEFAULT_SAMPLE_RATE) -> n
 def audio_duration(path: AudioSource) -> float:
     """Seconds of audio from the header alone (cheap for corpus statistics); same errors as load."""
     if isinstance(path, str | os.PathLike):
-        name = os.fsdecode(path)
-        if os.path.isdir(name):
-            raise _error(name, "is a directory, not a WAV file", "pass the .wav files inside it")
+        name = _file_name(path)
         try:
             with open(name, "rb") as f:
                 layout = _read_layout(f, os.fstat(f.fileno()).st_size, name)

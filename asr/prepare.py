@@ -76,6 +76,15 @@ class _Scan:
     skipped: list[str] = field(default_factory=list)
     unconverted: list[Path] = field(default_factory=list)  # FLAC/MP3 with no .wav beside
 
+    def add(self, wav: Path, original: Path, text: str, where: str, missing: Path) -> None:
+        """Take the WAV, else note the original (FLAC/MP3) to convert, else skip ``where``."""
+        if wav.is_file():
+            self.pairs.append((wav, text.strip()))
+        elif original.is_file():
+            self.unconverted.append(original)
+        else:
+            self.skipped.append(f"{where}: audio {missing} not found")
+
 
 def _read_corpus_text(path: Path) -> str:
     """Read a corpus' index file as UTF-8, as a ManifestError when that fails."""
@@ -209,12 +218,8 @@ def _scan_librispeech(src: Path) -> _Scan:
             wav, flac = trans.parent / f"{uttid}.wav", trans.parent / f"{uttid}.flac"
             if not text.strip():
                 scan.skipped.append(f"{trans}:{number}: expected UTTID TEXT")
-            elif wav.is_file():
-                scan.pairs.append((wav, text.strip()))
-            elif flac.is_file():
-                scan.unconverted.append(flac)
             else:
-                scan.skipped.append(f"{trans}:{number}: audio {wav} not found")
+                scan.add(wav, flac, text, f"{trans}:{number}", missing=wav)
     return scan
 
 
@@ -250,13 +255,7 @@ def _scan_commonvoice(src: Path) -> _Scan:
                 scan.skipped.append(f"{where}: missing path or sentence")
                 continue
             clip = table.parent / "clips" / name
-            wav = clip.with_suffix(".wav")
-            if wav.is_file():
-                scan.pairs.append((wav, sentence.strip()))
-            elif clip.is_file():
-                scan.unconverted.append(clip)
-            else:
-                scan.skipped.append(f"{where}: audio {clip} not found")
+            scan.add(clip.with_suffix(".wav"), clip, sentence, where, missing=clip)
     return scan
 
 
