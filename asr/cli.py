@@ -133,6 +133,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
             jobs=args.jobs,
             augment=not args.no_augment,
             init_from=Path(args.init_from) if args.init_from else None,
+            skip_invalid=args.skip_invalid,
         )
     )
     print(
@@ -168,6 +169,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         force=args.force,
         decoder=args.decoder,
         beam_width=args.beam_width,
+        skip_invalid=args.skip_invalid,
     )
     print(report.summary())
     if args.report:
@@ -270,6 +272,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--no-augment", action="store_true", help="no time/feature masking of training batches"
     )
+    p.add_argument(
+        "--skip-invalid",
+        action="store_true",
+        help="leave out bad manifest lines, unreadable audio and transcripts too long for "
+        "their audio (counted, and listed in OUT/skipped.txt) instead of stopping",
+    )
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("evaluate", help="WER/CER of a model on a manifest")
@@ -282,6 +290,11 @@ def build_parser() -> argparse.ArgumentParser:
         "totals and per utterance; HTML: confusions and aligned transcripts, worst first)",
     )
     p.add_argument("--force", action="store_true", help="overwrite existing report files")
+    p.add_argument(
+        "--skip-invalid",
+        action="store_true",
+        help="leave out bad manifest lines and unreadable audio (counted) instead of stopping",
+    )
     p.add_argument("--decoder", choices=["greedy", "beam"], default="greedy")
     p.add_argument("--beam-width", type=int, default=16, help="beams for --decoder beam")
     p.set_defaults(func=_cmd_evaluate)

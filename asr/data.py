@@ -43,6 +43,12 @@ class FeatureSet:
     paths: list[str]
     config: FeatureConfig
     durations: list[float] = field(default_factory=list)
+    sources: list[str] = field(default_factory=list)  # "<manifest>:<line>" per utterance
+    skipped: list[str] = field(default_factory=list)  # unreadable audio left out, and why
+
+    def where(self, index: int) -> str:
+        """The manifest line of utterance ``index`` when known, else its audio path."""
+        return self.sources[index] if self.sources else self.paths[index]
 
     @property
     def hours(self) -> float:
@@ -75,8 +81,11 @@ class FeatureSet:
             raise ManifestError(
                 f"{path}: made with {stored}, but the model uses {config!r}; rebuild the pack"
             )
+        values = pack["base"].astype(np.float32)
+        if not np.isfinite(values).all():
+            raise ManifestError(f"{path}: holds NaN or infinite features; rebuild the pack")
         splits = np.cumsum(pack["lengths"])[:-1]
-        base = np.split(pack["base"].astype(np.float32), splits)
+        base = np.split(values, splits)
         feats = [add_deltas(b) if config.deltas else b for b in base]
         return cls(
             feats,
@@ -103,8 +112,13 @@ def extract_features(
     config: FeatureConfig,
     jobs: int | None = None,
     desc: str = "features",
+    skip_invalid: bool = False,
 ) -> FeatureSet:
-    """Load and featurize every utterance in parallel processes; any bad file is an error."""
+    """Load and featurize every utterance in parallel processes.
+
+    A bad audio file is an error naming its manifest line, or with ``skip_invalid`` is left
+    out and listed in ``FeatureSet.skipped``.
+    """
     jobs = jobs or os.cpu_count() or 1
     work = [(u.audio_filepath, config) for u in utterances]
     if jobs > 1 and len(work) > 8:
@@ -123,17 +137,26 @@ def extract_features(
         results = [
             _featurize(w) for w in tqdm(work, desc=desc, unit="utt", leave=False, disable=None)
         ]
-    errors = [r for r in results if isinstance(r, str)]
-    if errors:
+    errors = [
+        f"{u.source}: {r}" if u.source else r
+        for u, r in zip(utterances, results, strict=True)
+        if isinstance(r, str)
+    ]
+    if errors and not skip_invalid:
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        raise AsrError(errors[0] + more)
-    feats = [r for r in results if not isinstance(r, str)]
+        raise AsrError(f"{errors[0]}{more}; or pass --skip-invalid to leave such lines out")
+    kept = [(u, r) for u, r in zip(utterances, results, strict=True) if not isinstance(r, str)]
+    if not kept:
+        raise AsrError(f"no readable audio: all {len(errors)} files failed, first: {errors[0]}")
+    feats = [r for _, r in kept]
     return FeatureSet(
         features=feats,
-        texts=[normalize_text(u.text) for u in utterances],
-        paths=[u.audio_filepath for u in utterances],
+        texts=[normalize_text(u.text) for u, _ in kept],
+        paths=[u.audio_filepath for u, _ in kept],
         config=config,
         durations=[f.shape[0] / config.frames_per_second for f in feats],
+        sources=[u.source for u, _ in kept] if all(u.source for u, _ in kept) else [],
+        skipped=errors,
     )
 
 
@@ -163,16 +186,19 @@ def prepare_examples(
 ) -> Prepared:
     """Normalize, encode and drop utterances CTC cannot align (label longer than frames)."""
     feats, labels, texts, paths, lengths, skipped = [], [], [], [], [], []
-    for f, text, path in zip(data.features, data.texts, data.paths, strict=True):
+    for i, (f, text, path) in enumerate(zip(data.features, data.texts, data.paths, strict=True)):
         if not text:
-            skipped.append(f"{path}: empty transcript after normalization")
+            skipped.append(f"{data.where(i)}: empty transcript after normalization")
             continue
         label = tokenizer.encode(text)
         out_len = model.output_length(f.shape[0])
         need = min_frames_for_label(label)
         if need > out_len:
+            seconds = f.shape[0] / data.config.frames_per_second
             skipped.append(
-                f"{path}: transcript needs {need} output frames but the audio gives {out_len}"
+                f"{data.where(i)}: transcript of {len(text)} characters is too long for "
+                f"{seconds:.2f} s of audio (CTC needs {need} output frames, the model gives "
+                f"{out_len}); check that the line's text belongs to its audio"
             )
             continue
         feats.append(normalizer(f))

@@ -18,8 +18,8 @@ from typing import Any
 import jiwer
 
 from asr.config import atomic_write_text
-from asr.errors import AsrError
-from asr.manifest import read_manifest
+from asr.errors import AsrError, AudioError
+from asr.manifest import read_manifest_report
 from asr.text import normalize_text
 
 TOP = 20  # confusions and inserted/deleted words kept in a report
@@ -100,6 +100,7 @@ class EvalReport:
     deleted_words: list[WordCount] = field(default_factory=list)
     inserted_words: list[WordCount] = field(default_factory=list)
     per_utterance: list[UtteranceScore] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # "<manifest>:<line>: <why>", not scored
 
     @property
     def audio_hours(self) -> float:
@@ -122,6 +123,11 @@ class EvalReport:
             f"chars: {self.char_hits} hits, {self.char_substitutions} substitutions, "
             f"{self.char_deletions} deletions, {self.char_insertions} insertions",
         ]
+        if self.skipped:
+            lines.append(
+                f"skipped {len(self.skipped)} of {self.utterances + len(self.skipped)} "
+                f"utterances (not scored), first: {self.skipped[0]}"
+            )
         top = self.word_confusions[:TERMINAL_TOP]
         if top:
             lines.append("most frequent word confusions (reference -> hypothesis):")
@@ -350,6 +356,7 @@ def evaluate(
     force: bool = False,
     decoder: str = "greedy",
     beam_width: int = 16,
+    skip_invalid: bool = False,
 ) -> EvalReport:
     """Transcribe every utterance of ``manifest`` and score it; optionally write the report.
 
@@ -359,20 +366,42 @@ def evaluate(
         report: a ``.json`` or ``.html`` path; both files are written (see ``report_paths``).
         force: overwrite existing report files.
         decoder: ``"greedy"`` or ``"beam"`` (with ``beam_width`` beams).
+        skip_invalid: leave out bad manifest lines and unreadable audio (listed in
+            ``EvalReport.skipped``) instead of stopping at the first.
 
     Raises:
         AsrError: a bad report path or an existing report without ``force`` (both before
-            the model runs), a bad manifest, audio file or model directory.
+            the model runs), a bad manifest line or audio file (naming the manifest line),
+            or a bad model directory.
     """
     from asr.transcribe import Transcriber, default_model_dir
 
     if report is not None:
         check_report_paths(report, force)
-    utts = read_manifest(manifest)
+    utts, skipped = read_manifest_report(manifest, skip_invalid=skip_invalid)
     transcriber = Transcriber.load(model_dir)
+    failed: set[int] = set()
+    current = 0
+
+    def paths():  # transcribe_files reports a bad file while this points at its line
+        nonlocal current
+        for i, u in enumerate(utts):
+            current = i
+            yield u.audio_filepath
+
+    def on_error(error: AudioError) -> None:
+        message = f"{utts[current].source}: {error}"
+        if not skip_invalid:
+            raise AsrError(f"{message}; or pass --skip-invalid to leave such lines out")
+        skipped.append(message)
+        failed.add(current)
+
     results = transcriber.transcribe_files(
-        [u.audio_filepath for u in utts], decoder=decoder, beam_width=beam_width
+        paths(), decoder=decoder, beam_width=beam_width, on_error=on_error
     )
+    utts = [u for i, u in enumerate(utts) if i not in failed]
+    if not utts:
+        raise AsrError(f"{manifest}: no utterance could be scored, first: {skipped[0]}")
     result = score(
         [u.text for u in utts],
         [r.text for r in results],
@@ -381,6 +410,7 @@ def evaluate(
     )
     result.model = str(model_dir if model_dir is not None else default_model_dir())
     result.manifest = str(manifest)
+    result.skipped = skipped
     if report is not None:
         write_report(result, report, force)
     return result

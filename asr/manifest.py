@@ -17,12 +17,12 @@ import math
 import os
 import secrets
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
 from asr.errors import ManifestError
-from asr.text import normalize_text
+from asr.text import foreign_letters, normalize_text
 
 Format = Literal["jsonl", "csv", "tsv"]
 StrPath = str | os.PathLike[str]
@@ -49,6 +49,8 @@ class Utterance:
     audio_filepath: str  # absolute after reading; relative ones resolve against the manifest
     text: str  # as written in the manifest; normalize_text is applied later
     duration: float | None = None  # seconds, when the manifest says
+    # "<manifest>:<line>" it was read from, so later stages (audio, alignment) can name the line
+    source: str = field(default="", compare=False)
 
 
 class _LineProblem(Exception):
@@ -83,6 +85,13 @@ def _show(value: object) -> str:
 
 def transcript_problem(text: str) -> str | None:
     """Say why a transcript cannot be trained on (``what; fix``), or None when it can."""
+    foreign = foreign_letters(text)
+    if foreign:
+        shown = ", ".join(repr(c) for c in foreign[:5])
+        return (
+            f"transcript {_show(text)} has letters outside the alphabet a-z ({shown}); "
+            "transliterate them to English letters, or remove the line"
+        )
     if normalize_text(text):
         return None
     if not text.strip():
@@ -299,7 +308,8 @@ def read_manifest_report(
             try:
                 if isinstance(row, _LineProblem):
                     raise row
-                utterances.append(_to_utterance(row, folder, check_audio_exists))
+                utterance = _to_utterance(row, folder, check_audio_exists)
+                utterances.append(replace(utterance, source=f"{path}:{number}"))
             except _LineProblem as problem:
                 message = f"{path}:{number}: {problem}"
                 if not skip_invalid:

@@ -95,6 +95,20 @@ def save_resume_state(
     return target
 
 
+def remove_stale_temp_files(model_dir: Path) -> list[Path]:
+    """Delete the temp files a killed save leaves (``.model.*.keras``, ``.*.tmp``, and
+    unfinished ``resume/.epoch-*`` folders); the files they were meant to replace are intact."""
+    model_dir = Path(model_dir)
+    stale = [*model_dir.glob(".model.*.keras"), *model_dir.glob(".*.tmp")]
+    stale += [*(model_dir / RESUME_DIR).glob(".epoch-*"), *(model_dir / RESUME_DIR).glob(".*.tmp")]
+    for path in stale:
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+    return stale
+
+
 def latest_resume_state(model_dir: Path) -> Path | None:
     """The folder DIR/resume/latest points at, or None when training never finished an epoch."""
     root = Path(model_dir) / RESUME_DIR

@@ -199,6 +199,11 @@ def render_html(report: EvalReport) -> str:
         meta.append(f"model <code>{_e(report.model)}</code>")
     if report.manifest:
         meta.append(f"manifest <code>{_e(report.manifest)}</code>")
+    if report.skipped:
+        meta.append(
+            f"<b>{len(report.skipped)} utterances skipped, not scored</b> "
+            f"(first: <code>{_e(report.skipped[0])}</code>)"
+        )
     cards = "".join(
         [
             _card(_pct(report.wer), "word error rate"),

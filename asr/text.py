@@ -73,6 +73,22 @@ def normalize_text(text: str) -> str:
     return " ".join(text.split())
 
 
+def foreign_letters(text: str) -> list[str]:
+    """Letters that normalization cannot fold to a-z ("привет", "ß", "日"), each once.
+
+    normalize_text turns them into word breaks; in a transcript that silently drops words the
+    audio contains, so manifests reject such lines instead.
+    """
+    folded = "".join(
+        c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c)
+    ).lower()
+    seen: dict[str, None] = {}
+    for c in folded:
+        if c.isalpha() and not ("a" <= c <= "z"):
+            seen.setdefault(c, None)
+    return list(seen)
+
+
 class Tokenizer:
     """Maps normalized text to class ids and back; id 0 is the CTC blank."""
 

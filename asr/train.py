@@ -20,7 +20,7 @@ import keras
 import numpy as np
 from tqdm import tqdm
 
-from asr.config import CONFIG_NAME, Config, load_config, save_config
+from asr.config import CONFIG_NAME, Config, atomic_write_text, load_config, save_config
 from asr.data import (
     CTCBatches,
     FeatureSet,
@@ -33,18 +33,20 @@ from asr.decoding import greedy_decode_batch
 from asr.errors import AsrError
 from asr.evaluate import error_rates
 from asr.features import FeatureConfig, Normalizer
-from asr.manifest import read_manifest
+from asr.manifest import read_manifest_report
 from asr.model import build_inference_model, build_training_model
 from asr.modelio import (
     latest_resume_state,
     load_inference_model,
     load_resume_state,
+    remove_stale_temp_files,
     save_inference_model,
     save_resume_state,
 )
 from asr.text import Tokenizer
 
 HISTORY_NAME = "history.csv"
+SKIPPED_NAME = "skipped.txt"
 HISTORY_FIELDS = ["epoch", "loss", "val_loss", "val_cer", "val_wer", "seconds", "train_xrt"]
 BLANK_WARNING_EPOCHS = 3
 
@@ -67,6 +69,7 @@ class TrainOptions:
     progress: bool = True
     augment: bool = True  # SpecAugment-style masking of training batches
     init_from: Path | None = None  # start from this model directory's weights (fine-tuning)
+    skip_invalid: bool = False  # leave out bad lines/audio/unfit transcripts instead of failing
 
 
 @dataclass
@@ -100,11 +103,57 @@ def _check_out_dir(options: TrainOptions) -> None:
         )
 
 
-def load_feature_set(path: Path, config: FeatureConfig, jobs: int | None, desc: str) -> FeatureSet:
-    """A manifest (features extracted now) or a feature pack (.npz from tools/pack_features.py)."""
+def load_feature_set(
+    path: Path,
+    config: FeatureConfig,
+    jobs: int | None,
+    desc: str,
+    skip_invalid: bool = False,
+) -> tuple[FeatureSet, list[str]]:
+    """A manifest (features extracted now) or a feature pack (.npz from tools/pack_features.py),
+    and the manifest lines left out (only with ``skip_invalid``; otherwise they raise)."""
     if Path(path).suffix == ".npz":
-        return FeatureSet.load(Path(path), config)
-    return extract_features(read_manifest(path), config, jobs=jobs, desc=desc)
+        return FeatureSet.load(Path(path), config), []
+    utterances, bad_lines = read_manifest_report(path, skip_invalid=skip_invalid)
+    data = extract_features(utterances, config, jobs=jobs, desc=desc, skip_invalid=skip_invalid)
+    return data, bad_lines
+
+
+@dataclass
+class Skipped:
+    """What one manifest lost before training, by stage, so the user hears how many and why."""
+
+    manifest: Path
+    total: int  # lines with an utterance, bad ones included
+    bad_lines: list[str]
+    bad_audio: list[str]
+    unfit: list[str]
+
+    @property
+    def messages(self) -> list[str]:
+        """One ``<manifest>:<line>: <reason>`` per utterance left out."""
+        return self.bad_lines + self.bad_audio + self.unfit
+
+    def summary(self) -> str:
+        """``m.jsonl: skipped 3 of 40 utterances (1 bad manifest line, 2 ...)``."""
+        counts = [
+            (len(self.bad_lines), "bad manifest lines"),
+            (len(self.bad_audio), "unreadable audio files"),
+            (len(self.unfit), "transcripts too long for their audio"),
+        ]
+        why = ", ".join(f"{n} {what}" for n, what in counts if n)
+        return f"{self.manifest}: skipped {len(self.messages)} of {self.total} utterances ({why})"
+
+
+def _check_skipped(skips: list[Skipped], skip_invalid: bool) -> None:
+    """Without --skip-invalid, unfit transcripts stop the run before any training (bad lines
+    and audio already did, where they were read)."""
+    unfit = [m for s in skips for m in s.unfit]
+    if unfit and not skip_invalid:
+        more = f" (and {len(unfit) - 1} more)" if len(unfit) > 1 else ""
+        raise AsrError(
+            f"{unfit[0]}{more}; fix or remove such lines, or pass --skip-invalid to leave them out"
+        )
 
 
 def train(options: TrainOptions) -> TrainResult:
@@ -112,6 +161,7 @@ def train(options: TrainOptions) -> TrainResult:
     _check_out_dir(options)
     out = options.out
     out.mkdir(parents=True, exist_ok=True)
+    remove_stale_temp_files(out)  # left by a run killed in the middle of a save
     keras.utils.set_random_seed(options.seed)
     if options.resume:
         config = load_config(out)
@@ -122,26 +172,48 @@ def train(options: TrainOptions) -> TrainResult:
         config = options.config
     log = _log(options.progress)
 
-    train_set = load_feature_set(options.train, config.features, options.jobs, "train features")
-    val_set = load_feature_set(options.val, config.features, options.jobs, "val features")
+    skip = options.skip_invalid
+    train_set, train_bad = load_feature_set(
+        options.train, config.features, options.jobs, "train features", skip
+    )
+    val_set, val_bad = load_feature_set(
+        options.val, config.features, options.jobs, "val features", skip
+    )
     if not config.mean:
-        norm = Normalizer.fit(train_set.features)
+        fitted = Normalizer.fit(train_set.features)
         config = dataclasses.replace(
-            config, mean=tuple(norm.mean.tolist()), std=tuple(norm.std.tolist())
+            config, mean=tuple(fitted.mean.tolist()), std=tuple(fitted.std.tolist())
         )
-        save_config(config, out)
-    elif options.init_from is not None:
-        save_config(config, out)  # only now: a bad manifest must not leave a half-made --out
     norm = Normalizer(np.array(config.mean), np.array(config.std))
     tokenizer = Tokenizer(config.alphabet)
     train_ex = prepare_examples(train_set, norm, tokenizer, config.model)
     val_ex = prepare_examples(val_set, norm, tokenizer, config.model)
-    skipped = train_ex.skipped + val_ex.skipped
+    skips = [
+        Skipped(
+            options.train,
+            len(train_set.features) + len(train_bad) + len(train_set.skipped),
+            train_bad,
+            train_set.skipped,
+            train_ex.skipped,
+        ),
+        Skipped(
+            options.val,
+            len(val_set.features) + len(val_bad) + len(val_set.skipped),
+            val_bad,
+            val_set.skipped,
+            val_ex.skipped,
+        ),
+    ]
+    _check_skipped(skips, skip)
+    if not options.resume:
+        save_config(config, out)  # only now: bad input must not leave a half-made --out
+    skipped = [m for s in skips for m in s.messages]
+    _write_skipped(out, skipped)
+    for s in skips:
+        if s.messages:
+            log(f"{s.summary()}; first: {s.messages[0]}")
     if skipped:
-        log(
-            f"skipped {len(skipped)} utterances whose transcript cannot fit their audio "
-            f"or is empty, e.g. {skipped[0]}"
-        )
+        log(f"every utterance left out, and why: {out / SKIPPED_NAME}")
     log(
         f"training on {len(train_ex.features)} utterances ({train_set.hours:.2f} h), "
         f"validating on {len(val_ex.features)}"
@@ -194,6 +266,9 @@ def train(options: TrainOptions) -> TrainResult:
             callbacks=callbacks,
             verbose=0,
         )
+    if monitor.non_finite is not None:
+        last_good = max(initial_epoch, monitor.last_epoch)
+        raise AsrError(_non_finite_message(monitor.non_finite, out, last_good))
     return TrainResult(
         epochs=max(initial_epoch, monitor.last_epoch),
         best_epoch=int(state["best_epoch"]),
@@ -203,6 +278,30 @@ def train(options: TrainOptions) -> TrainResult:
         train_xrt=monitor.last_xrt,
         skipped=skipped,
     )
+
+
+def _non_finite_message(where: tuple[int, int, float], out: Path, last_good: int) -> str:
+    """Why training stopped on a NaN/inf loss, what was kept, and what to try."""
+    epoch, batch, loss = where
+    at = f"epoch {epoch}, batch {batch}" if batch else f"epoch {epoch}"
+    kept = (
+        f"{out} holds the model and resume point of epoch {last_good}"
+        if last_good
+        else f"no epoch finished, nothing was saved in {out}"
+    )
+    return (
+        f"training loss became {loss} at {at}; stopped, nothing of that epoch was saved "
+        f"({kept}); lower --learning-rate and --resume, or check the data for broken audio"
+    )
+
+
+def _write_skipped(out: Path, skipped: list[str]) -> None:
+    """List this run's left-out utterances in DIR/skipped.txt (removed when there are none)."""
+    path = out / SKIPPED_NAME
+    if skipped:
+        atomic_write_text(path, "".join(m + "\n" for m in skipped))
+    else:
+        path.unlink(missing_ok=True)
 
 
 def _truncate_history(path: Path, epoch: int) -> None:
@@ -302,20 +401,28 @@ class EpochEnd(keras.callbacks.Callback):
         self.last_epoch = 0
         self.last_xrt = 0.0
         self.blank_epochs = 0
+        self.epoch = 0
+        self.non_finite: tuple[int, int, float] | None = None  # (epoch, batch, loss)
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self.started = time.perf_counter()
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        # A NaN/inf loss has already poisoned the weights: stop at once, so nothing of this
+        # epoch is saved and --resume restarts from the last good epoch.
+        loss = float((logs or {}).get("loss", 0.0))
+        if not math.isfinite(loss) and self.non_finite is None:
+            self.non_finite = (self.epoch + 1, batch + 1, loss)
+            self.model.stop_training = True
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         logs = logs if logs is not None else {}
         seconds = time.perf_counter() - self.started
         loss = float(logs.get("loss", math.nan))
-        if not math.isfinite(loss):
+        if self.non_finite is not None or not math.isfinite(loss):
+            self.non_finite = self.non_finite or (epoch + 1, 0, loss)
             self.model.stop_training = True
-            self.log(
-                f"epoch {epoch + 1}: training loss is {loss}; stopping without saving "
-                "(lower --learning-rate or check the data)"
-            )
             return
         val_loss, hyps = validate(self.training, self.val_batches, self.tokenizer)
         wer, cer = error_rates(self.val_ex.texts, hyps)

@@ -9,6 +9,7 @@ import pytest
 
 from asr.config import ModelConfig
 from asr.data import CTCBatches, FeatureSet, bucket_width, prepare_examples
+from asr.errors import ManifestError
 from asr.features import FeatureConfig, Normalizer
 from asr.text import Tokenizer
 
@@ -51,7 +52,7 @@ def test_unfit_and_empty_utterances_are_skipped_and_counted() -> None:
     ex = prepare_examples(data, Normalizer.fit(data.features), Tokenizer(), model)
     assert ex.paths == ["u2.wav"]
     assert len(ex.skipped) == 2
-    assert "needs 12 output frames but the audio gives 10" in ex.skipped[0]
+    assert "CTC needs 12 output frames, the model gives 10" in ex.skipped[0]
     assert "empty transcript" in ex.skipped[1]
 
 
@@ -109,3 +110,11 @@ def test_first_two_batches_differ_in_both_widths(seed: int) -> None:
         assert first["features"].shape[1] != second["features"].shape[1]
         assert first["labels"].shape[1] != second["labels"].shape[1]
         batches.on_epoch_end()
+
+
+def test_feature_pack_with_nan_is_refused(tmp_path: Path) -> None:
+    data = _feature_set([40, 50], ["abc", "de"])
+    data.features[1][3, 2] = np.nan
+    data.save(tmp_path / "p.npz")
+    with pytest.raises(ManifestError, match=r"p\.npz: holds NaN or infinite features; rebuild"):
+        FeatureSet.load(tmp_path / "p.npz", data.config)

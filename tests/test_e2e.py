@@ -12,7 +12,6 @@ import csv
 import importlib.util
 import io
 import json
-import math
 import os
 import shutil
 import subprocess
@@ -22,56 +21,25 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from e2e_support import (
+    BUCKETED_FLAGS,
+    LOSS_DROP,
+    ROOT,
+    TINY_MODEL,
+    Corpus,
+    assert_loss_falls,
+    history_epochs,
+    history_losses,
+    one_line_error,
+    read_history,
+    train_argv,
+)
 
 from asr.cli import main
 from asr.manifest import read_manifest
 from asr.text import normalize_text
 
-ROOT = Path(__file__).resolve().parents[1]
-
-SENTENCES = [
-    "The cat sat on the mat.",
-    "A dog ran in the park.",
-    "We like green tea.",
-    "The sun is hot today.",
-    "She has a red hat.",
-    "Open the door please.",
-    "My bike is fast.",
-    "The bird can sing.",
-    "Put the cup on the table.",
-    "He reads a good book.",
-]
-PER_SENTENCE = 3  # 30 utterances: 24 train, 6 val
-VAL_EVERY = 5  # every 5th utterance goes to val
-TINY_MODEL = {
-    "arch": "bigru",
-    "rnn_units": 32,
-    "rnn_layers": 1,
-    "conv_filters": 32,
-    "conv_kernel": 5,
-    "conv_stride": 2,
-    "dropout": 0.0,
-}
 EPOCHS = 6
-# One batch per epoch (24 training utterances): with the TensorFlow backend, batches of
-# several bucket widths crash `asr train` whenever the first two share a width (see
-# test_bucketed_batches_of_several_widths); a single batch has the same shape every epoch.
-# --jobs 1: feature extraction stays in this process (no fork of a TensorFlow-initialized
-# process; 24 short files featurize in well under a second anyway).
-TRAIN_FLAGS = ("--batch-size", "32", "--learning-rate", "1e-2", "--jobs", "1")
-# jax compiles each batch shape on its own, so there the bucketed batches of 8 are fine.
-BUCKETED_FLAGS = ("--batch-size", "8", "--learning-rate", "3e-3", "--jobs", "1")
-LOSS_DROP = 0.8  # last epoch's training loss must be below this fraction of the first's
-
-
-@dataclass(frozen=True)
-class Corpus:
-    """The synthesized corpus, its train/val split and the tiny model config."""
-
-    folder: Path
-    train: Path
-    val: Path
-    config: Path
 
 
 @dataclass(frozen=True)
@@ -83,92 +51,12 @@ class Trained:
     stdout: str
 
 
-def _voices() -> str:
-    """A few fixed voices: both engines when flite is installed, else two espeak-ng ones."""
-    if shutil.which("flite"):
-        return "espeak-ng:en-us,espeak-ng:en-gb+f3,flite:slt"
-    return "espeak-ng:en-us,espeak-ng:en-gb+f3"
-
-
-def _history(model_dir: Path) -> list[dict[str, str]]:
-    with (model_dir / "history.csv").open(newline="") as f:
-        return list(csv.DictReader(f))
-
-
-def _epochs(model_dir: Path) -> list[int]:
-    return [int(row["epoch"]) for row in _history(model_dir)]
-
-
-def _losses(model_dir: Path) -> list[float]:
-    return [float(row["loss"]) for row in _history(model_dir)]
-
-
-def _train_argv(
-    corpus: Corpus, out: Path, epochs: int, *extra: str, flags: tuple[str, ...] = TRAIN_FLAGS
-) -> list[str]:
-    return [
-        "train",
-        "--train",
-        str(corpus.train),
-        "--val",
-        str(corpus.val),
-        "--out",
-        str(out),
-        "--epochs",
-        str(epochs),
-        "--config",
-        str(corpus.config),
-        *flags,
-        *extra,
-    ]
-
-
-def _one_line_error(stderr: str) -> str:
-    """The single non-empty stderr line of a refused command."""
-    lines = [ln for ln in stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1, stderr
-    return lines[0]
-
-
-def _assert_loss_falls(model_dir: Path) -> None:
-    losses = _losses(model_dir)
-    assert all(math.isfinite(v) for v in losses), losses
-    assert losses[-1] < LOSS_DROP * losses[0], f"training loss did not fall: {losses}"
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory: pytest.TempPathFactory) -> Corpus:
-    """~30 utterances made by `asr synth`, split into train (24) and val (6) manifests."""
-    for binary in ("espeak-ng", "sox"):
-        if shutil.which(binary) is None:
-            pytest.skip(f"{binary} not on PATH: cannot synthesize the end-to-end corpus")
-    root = tmp_path_factory.mktemp("e2e")
-    text = root / "sentences.txt"
-    text.write_text("\n".join(SENTENCES) + "\n", encoding="utf-8")
-    folder = root / "corpus"
-    argv = ["synth", str(text), "--out", str(folder), "--per-sentence", str(PER_SENTENCE)]
-    argv += ["--voices", _voices(), "--jobs", "2", "--seed", "7"]
-    with contextlib.redirect_stdout(io.StringIO()) as out:
-        rc = main(argv)
-    assert rc == 0, out.getvalue()
-    lines = (folder / "manifest.jsonl").read_text(encoding="utf-8").splitlines()
-    assert len(lines) == len(SENTENCES) * PER_SENTENCE
-    # Split manifests live beside manifest.jsonl, so the relative wavs/... paths still resolve.
-    train, val = folder / "train.jsonl", folder / "val.jsonl"
-    train.write_text("".join(ln + "\n" for i, ln in enumerate(lines) if i % VAL_EVERY), "utf-8")
-    val.write_text("".join(ln + "\n" for i, ln in enumerate(lines) if not i % VAL_EVERY), "utf-8")
-    assert all(Path(u.audio_filepath).is_file() for u in read_manifest(train) + read_manifest(val))
-    config = root / "tiny.json"
-    config.write_text(json.dumps({"model": TINY_MODEL}), encoding="utf-8")
-    return Corpus(folder, train, val, config)
-
-
 @pytest.fixture(scope="module")
 def trained(corpus: Corpus, tmp_path_factory: pytest.TempPathFactory) -> Trained:
     """One tiny model trained for EPOCHS epochs; the tests copy it rather than retrain."""
     out = tmp_path_factory.mktemp("trained") / "model"
     with contextlib.redirect_stdout(io.StringIO()) as stdout:
-        rc = main(_train_argv(corpus, out, EPOCHS))
+        rc = main(train_argv(corpus, out, EPOCHS))
     return Trained(out, rc, stdout.getvalue())
 
 
@@ -182,10 +70,10 @@ def test_train_transcribe_evaluate(
         assert (out / name).is_file(), name
     assert f"of {EPOCHS}; model in {out}" in trained.stdout
     assert "best val CER" in trained.stdout
-    epochs = _epochs(out)
+    epochs = history_epochs(out)
     assert epochs == list(range(1, EPOCHS + 1))
     assert len(set(epochs)) == len(epochs)
-    _assert_loss_falls(out)
+    assert_loss_falls(out)
     config = json.loads((out / "config.json").read_text())
     assert config["model"] == TINY_MODEL
     assert len(config["mean"]) == len(config["std"]) > 0
@@ -233,33 +121,33 @@ def test_resume_continues(
     corpus: Corpus, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     run = tmp_path / "run"
-    assert main(_train_argv(corpus, run, 2)) == 0
-    assert _epochs(run) == [1, 2]
-    first_rows = _history(run)
+    assert main(train_argv(corpus, run, 2)) == 0
+    assert history_epochs(run) == [1, 2]
+    first_rows = read_history(run)
 
     # the same --out without --resume/--force: refused in one line that names --resume
     capsys.readouterr()
-    assert main(_train_argv(corpus, run, 3)) == 2
+    assert main(train_argv(corpus, run, 3)) == 2
     captured = capsys.readouterr()
-    line = _one_line_error(captured.err)
+    line = one_line_error(captured.err)
     assert line.startswith("asr train: error:") and "--resume" in line and "--force" in line
     assert captured.out == ""
-    assert _history(run) == first_rows  # untouched
+    assert read_history(run) == first_rows  # untouched
 
     # a run that crashed after writing epoch 3's history row but before its resume point
     crashed = tmp_path / "crashed"
     shutil.copytree(run, crashed)
     with (crashed / "history.csv").open("a", newline="") as f:
         csv.writer(f).writerow([3, 999.0, 999.0, 1.0, 1.0, 1.0, 1.0])
-    assert _epochs(crashed) == [1, 2, 3]
+    assert history_epochs(crashed) == [1, 2, 3]
 
     for folder in (run, crashed):
         capsys.readouterr()
-        assert main(_train_argv(corpus, folder, 3, "--resume")) == 0
+        assert main(train_argv(corpus, folder, 3, "--resume")) == 0
         assert "resuming after epoch 2" in capsys.readouterr().err
-        rows = _history(folder)
+        rows = read_history(folder)
         assert Counter(int(r["epoch"]) for r in rows) == {1: 1, 2: 1, 3: 1}
-        assert _epochs(folder) == [1, 2, 3]
+        assert history_epochs(folder) == [1, 2, 3]
         assert rows[:2] == first_rows  # earlier epochs kept as they were
         assert float(rows[2]["loss"]) != 999.0  # the crashed run's row was replaced
         # the weights and optimizer came back: epoch 3 goes on from where epoch 2 stopped
@@ -268,11 +156,11 @@ def test_resume_continues(
         assert losses[2] < LOSS_DROP * losses[0], losses
 
     # resuming a finished run trains nothing and leaves the history alone
-    done = _history(run)
+    done = read_history(run)
     capsys.readouterr()
-    assert main(_train_argv(corpus, run, 3, "--resume")) == 0
+    assert main(train_argv(corpus, run, 3, "--resume")) == 0
     assert "already trained 3 epochs" in capsys.readouterr().err
-    assert _history(run) == done
+    assert read_history(run) == done
 
 
 def test_init_from(
@@ -284,23 +172,23 @@ def test_init_from(
     new = tmp_path / "new"
     capsys.readouterr()
     argv = ["--init-from", str(source)]
-    assert main(_train_argv(corpus, new, 1, *argv)) == 0
+    assert main(train_argv(corpus, new, 1, *argv)) == 0
     assert f"starting from the weights of {source}" in capsys.readouterr().err
     assert (new / "model.keras").is_file()
     # same features, alphabet, architecture and normalization as the source
     source_config = json.loads((source / "config.json").read_text())
     assert json.loads((new / "config.json").read_text()) == source_config
     assert source_config["mean"]
-    assert _epochs(new) == [1]
+    assert history_epochs(new) == [1]
     # it starts from trained weights: its first epoch is far below a fresh model's first
-    assert _losses(new)[0] < LOSS_DROP * _losses(source)[0]
+    assert history_losses(new)[0] < LOSS_DROP * history_losses(source)[0]
     assert (source / "config.json").read_text() == (trained.out / "config.json").read_text()
 
     # --init-from with --resume: a one-line usage error, and nothing is written
     other = tmp_path / "other"
     capsys.readouterr()
-    assert main(_train_argv(corpus, other, 1, *argv, "--resume")) == 2
-    line = _one_line_error(capsys.readouterr().err)
+    assert main(train_argv(corpus, other, 1, *argv, "--resume")) == 2
+    line = one_line_error(capsys.readouterr().err)
     assert "--init-from" in line and "--resume" in line
     assert not other.exists()
 
@@ -323,10 +211,10 @@ def test_second_backend(corpus: Corpus, tmp_path: Path) -> None:
             check=False,
         )
 
-    proc = asr(*_train_argv(corpus, out, 3, flags=BUCKETED_FLAGS))
+    proc = asr(*train_argv(corpus, out, 3, flags=BUCKETED_FLAGS))
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert _epochs(out) == [1, 2, 3]
-    _assert_loss_falls(out)
+    assert history_epochs(out) == [1, 2, 3]
+    assert_loss_falls(out)
     wav = read_manifest(corpus.val)[0].audio_filepath
     proc = asr("transcribe", "--model", str(out), wav)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -343,10 +231,10 @@ def test_bucketed_batches_of_several_widths(corpus: Corpus, tmp_path: Path) -> N
     TensorFlow adapter fixed that width, and a later, wider batch crashed model.fit."""
     seed = 1
     out = tmp_path / "bucketed"
-    argv = _train_argv(corpus, out, 1, "--seed", str(seed), flags=BUCKETED_FLAGS)
+    argv = train_argv(corpus, out, 1, "--seed", str(seed), flags=BUCKETED_FLAGS)
     with contextlib.redirect_stdout(io.StringIO()):
         assert main(argv) == 0
-    assert _epochs(out) == [1]
+    assert history_epochs(out) == [1]
 
 
 def test_failed_init_from_leaves_out_reusable(
@@ -354,11 +242,11 @@ def test_failed_init_from_leaves_out_reusable(
 ) -> None:
     assert trained.rc == 0
     out = tmp_path / "fine-tuned"
-    argv = _train_argv(corpus, out, 1, "--init-from", str(trained.out))
+    argv = train_argv(corpus, out, 1, "--init-from", str(trained.out))
     missing = [*argv]
     missing[missing.index(str(corpus.train))] = str(tmp_path / "no-such.jsonl")
     assert main(missing) == 2
-    assert "no-such.jsonl" in _one_line_error(capsys.readouterr().err)
+    assert "no-such.jsonl" in one_line_error(capsys.readouterr().err)
     assert not (out / "config.json").exists()  # the retry below would be refused
     assert main(argv) == 0
 
@@ -369,6 +257,6 @@ def test_resume_refuses_other_settings(
     """--arch that disagrees with the run's config.json is an error, not silently ignored."""
     out = tmp_path / "run"
     shutil.copytree(trained.out, out)
-    assert main(_train_argv(corpus, out, 9, "--resume", "--arch", "bilstm")) == 2
-    err = _one_line_error(capsys.readouterr().err)
+    assert main(train_argv(corpus, out, 9, "--resume", "--arch", "bilstm")) == 2
+    err = one_line_error(capsys.readouterr().err)
     assert "config.json" in err and "--resume" in err

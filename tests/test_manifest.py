@@ -154,6 +154,9 @@ JSONL_ERRORS = [
     (_json(audio_filepath="a.wav", text="   "), "empty transcript"),
     (_json(audio_filepath="a.wav", text="?!"), "no letters or digits"),
     (_json(audio_filepath="a.wav", text="日本語"), "transliterate"),
+    # letters normalization would silently drop: the words are in the audio, not the label
+    (_json(audio_filepath="a.wav", text="hello мир"), "outside the alphabet a-z ('м', 'и'"),
+    (_json(audio_filepath="a.wav", text="die straße"), "outside the alphabet a-z ('ß')"),
     (_json(audio_filepath="a.wav", text=42), "not a string"),
     (_json(audio_filepath="", text="x"), "not a file name"),
     (_json(audio_filepath=None, text="x"), "not a file name"),

@@ -4,7 +4,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from asr.text import BLANK, DEFAULT_ALPHABET, Tokenizer, normalize_text, number_to_words
+from asr.text import (
+    BLANK,
+    DEFAULT_ALPHABET,
+    Tokenizer,
+    foreign_letters,
+    normalize_text,
+    number_to_words,
+)
 
 
 @pytest.mark.parametrize(
@@ -69,3 +76,17 @@ def test_normalized_text_round_trips(raw: str) -> None:
     assert norm == norm.strip() and "  " not in norm
     assert tok.decode(tok.encode(norm)) == norm
     assert normalize_text(norm) == norm
+
+
+@pytest.mark.parametrize(
+    ("text", "foreign"),
+    [
+        ("Café naïve, don't 42!", []),  # accents fold, punctuation and digits are fine
+        ("ﬁne", []),  # a ligature decomposes to letters
+        ("straße", ["ß"]),
+        ("привет мир", ["п", "р", "и", "в", "е", "т", "м"]),
+        ("日本 ok 日", ["日", "本"]),
+    ],
+)
+def test_foreign_letters(text: str, foreign: list[str]) -> None:
+    assert foreign_letters(text) == foreign
