@@ -17,6 +17,7 @@ from __future__ import annotations
 import io
 import math
 import os
+import stat
 import struct
 import warnings
 from collections.abc import Iterable
@@ -345,8 +346,12 @@ def _decode(raw: bytes, layout: _WavLayout, name: str) -> np.ndarray:
     return np.asarray(data)
 
 
-def _to_float_mono(data: np.ndarray, name: str) -> np.ndarray:
-    """Scale integers by their container's full scale, keep floats finite and in ±1, mix down."""
+def _to_float_mono(data: np.ndarray, name: str, peak: float | None = None) -> np.ndarray:
+    """Scale integers by their container's full scale, keep floats finite and in ±1, mix down.
+
+    ``peak``: the whole file's largest float magnitude when ``data`` is only a part of it, so
+    every part is scaled alike (by default, the peak of ``data``).
+    """
     if data.dtype.kind == "u":  # 8-bit WAV is unsigned, silence at 128
         samples = (data.astype(np.float32) - np.float32(128)) / np.float32(128)
     elif data.dtype.kind == "i":  # left-justified in the container, so 24-bit is int32
@@ -356,7 +361,7 @@ def _to_float_mono(data: np.ndarray, name: str) -> np.ndarray:
             raise _error(
                 name, "float WAV contains NaN or infinite samples", "re-export it from the source"
             )
-        peak = float(np.max(np.abs(data)))
+        peak = float(np.max(np.abs(data))) if peak is None else peak
         # Float WAVs may exceed ±1; scaling by the peak keeps the waveform, clipping would not.
         samples = (data / peak if peak > 1.0 else data).astype(np.float32)
     if samples.ndim == 2:
@@ -398,10 +403,19 @@ def load_audio(source: AudioSource, sample_rate: int = DEFAULT_SAMPLE_RATE) -> n
 
 
 def audio_duration(path: AudioSource) -> float:
-    """Seconds of audio from the header alone (cheap for corpus statistics); same errors as load."""
+    """Seconds of audio from the header alone (cheap for corpus statistics); same errors as load.
+
+    A path must name a regular file: a pipe cannot be read ahead without consuming it.
+    """
     if isinstance(path, str | os.PathLike):
         name = _file_name(path)
         try:
+            # A pipe has no size to read a header against: opening one without a writer
+            # blocks forever, and reading it here would leave nothing for load_audio.
+            if not stat.S_ISREG(os.stat(name).st_mode):
+                raise _error(
+                    name, "not a regular file (a pipe or device)", "save it as a .wav file first"
+                )
             with open(name, "rb") as f:
                 layout = _read_layout(f, os.fstat(f.fileno()).st_size, name)
         except OSError as exc:
@@ -463,11 +477,13 @@ class WavStream:
     """
 
     def __init__(self, path: str | os.PathLike[str], sample_rate: int) -> None:
-        name = os.fsdecode(path)
+        name = _file_name(path)
         self.rate = _check_rate(sample_rate)
-        size = os.path.getsize(name)
-        with open(name, "rb") as fid:
-            layout = _read_layout(fid, size, name)
+        try:
+            with open(name, "rb") as fid:
+                layout = _read_layout(fid, os.fstat(fid.fileno()).st_size, name)
+        except OSError as exc:  # the same one-line errors as load_audio, not a traceback
+            raise _path_error(name, exc) from exc
         code = _STREAM_DTYPES.get((layout.format_tag, layout.bits_per_sample))
         if code is None or layout.block_align != layout.channels * int(code[1]):
             raise _unsupported(name, f"{layout.bits_per_sample}-bit samples for streaming")
@@ -478,13 +494,12 @@ class WavStream:
         g = math.gcd(self.orig_rate, self.rate)
         self._up, self._down = self.rate // g, self.orig_rate // g
         self.num_samples = -(-layout.frames * self._up // self._down)
-        self._scale = 1.0
+        self._peak: float | None = None  # float files: |sample| peak of the whole file
         if dtype.kind == "f":  # same full-scale rule as load_audio, over the whole file
-            peak = max(
+            self._peak = max(
                 float(np.max(np.abs(self._frames(i, i + 1_000_000))))
                 for i in range(0, layout.frames, 1_000_000)
             )
-            self._scale = 1.0 / peak if peak > 1.0 else 1.0
 
     @property
     def duration(self) -> float:
@@ -501,8 +516,8 @@ class WavStream:
         return data.reshape(-1, layout.channels)
 
     def _mono(self, start: int, stop: int) -> np.ndarray:
-        block = _to_float_mono(self._frames(start, stop), self.name)
-        return block * np.float32(self._scale) if self._scale != 1.0 else block
+        # Scaled by the file's peak, not the block's: each window must match load_audio.
+        return _to_float_mono(self._frames(start, stop), self.name, self._peak)
 
     def read(self, start: int, stop: int) -> np.ndarray:
         """Float32 mono samples [start, stop) at the target rate, as load_audio would give."""

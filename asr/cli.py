@@ -49,6 +49,9 @@ def _cmd_transcribe(args: argparse.Namespace) -> int:
 
     if args.output:
         _refuse_overwrite(Path(args.output), args.force)
+        folder = Path(args.output).parent
+        if not folder.is_dir():
+            raise _usage(f"{args.output}: folder {folder} does not exist; create it first")
     if args.beam_width < 1:
         raise _usage(f"--beam-width must be >= 1, got {args.beam_width}")
     failed: list[str] = []
@@ -87,7 +90,13 @@ def _cmd_transcribe(args: argparse.Namespace) -> int:
     else:
         text = json.dumps([dataclasses.asdict(r) for r in results], indent=2) + "\n"
     if args.output:
-        Path(args.output).write_text(text, encoding="utf-8")
+        try:
+            Path(args.output).write_text(text, encoding="utf-8")
+        except OSError as e:
+            raise _usage(
+                f"{args.output}: cannot write the output ({e.strerror or e}); "
+                "choose a writable file in an existing folder"
+            ) from e
     else:
         sys.stdout.write(text)
     if failed:
@@ -215,7 +224,10 @@ def _cmd_synth(args: argparse.Namespace) -> int:
 
 
 class _UsageError(Exception):
-    pass
+    def __init__(self, message: str) -> None:
+        from asr.errors import one_line
+
+        super().__init__(one_line(message))
 
 
 def _usage(message: str) -> _UsageError:

@@ -63,10 +63,17 @@ def greedy_decode_batch(
     array = np.asarray(posteriors)
     if array.ndim != 3:
         raise ValueError(f"expected (batch, time, classes) posteriors, got shape {array.shape}")
+    if array.shape[2] <= blank:
+        raise ValueError(
+            f"posteriors of shape {array.shape} have {array.shape[2]} classes but the blank "
+            f"index is {blank}; need at least blank + 1 classes"
+        )
     if lengths is None:
         lengths = [array.shape[1]] * array.shape[0]
     if len(lengths) != array.shape[0]:
         raise ValueError(f"got {len(lengths)} lengths for a batch of {array.shape[0]}")
+    if any(int(n) < 0 for n in lengths):  # a negative slice bound would decode the wrong frames
+        raise ValueError(f"lengths must be >= 0, got {min(int(n) for n in lengths)}")
     best = np.argmax(array, axis=-1)
     return [collapse(best[i, : int(n)], blank) for i, n in enumerate(lengths)]
 
@@ -82,6 +89,8 @@ def min_frames_for_label(label: Sequence[int] | np.ndarray) -> int:
 def log_softmax(logits: np.ndarray) -> np.ndarray:
     """Log posteriors from logits along the class axis (float64-free, stable)."""
     x = np.asarray(logits, dtype=np.float32)
+    if x.ndim == 0 or x.shape[-1] == 0:
+        raise ValueError(f"expected logits of shape (..., classes >= 1), got shape {x.shape}")
     shifted = x - x.max(axis=-1, keepdims=True)
     return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
 
@@ -98,6 +107,8 @@ def split_at_blanks(
     each piece; a piece without any blank frame is cut at ``max_frames`` (rare, and harmless
     unless a character spans that exact frame).
     """
+    if max_frames < 1:  # a piece holds at least one frame (NumPy's error named nothing)
+        raise ValueError(f"max_frames must be >= 1, got {max_frames}")
     total = log_probs.shape[0]
     if total <= max_frames:
         return [(0, total)]
@@ -219,8 +230,13 @@ def beam_search(
 
     if beam_width < 1:
         raise ValueError(f"beam width must be >= 1, got {beam_width}")
-    if not log_probs:
+    if not len(log_probs):  # len(): a 3-D array is a sequence too
         return []
+    log_probs = [_check_2d(lp, blank) for lp in log_probs]
+    classes = {lp.shape[1] for lp in log_probs}
+    if len(classes) > 1:  # they share one padded batch
+        shapes = ", ".join(str(lp.shape) for lp in log_probs)
+        raise ValueError(f"sequences of shapes {shapes} differ in classes; need the same")
     lengths = np.array([lp.shape[0] for lp in log_probs], dtype=np.int32)
     batch = np.zeros(
         (len(log_probs), max(int(lengths.max()), 1), log_probs[0].shape[1]), np.float32

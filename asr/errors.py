@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 
+def one_line(text: str) -> str:
+    """``text`` with CR/LF escaped, so a file name holding them cannot split a message."""
+    return text.replace("\r", "\\r").replace("\n", "\\n")
+
+
 class AsrError(Exception):
     """Base of every error a user can cause with bad input; the CLI prints it in one line."""
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(one_line(str(message)))
 
 
 class AudioError(AsrError, ValueError):

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
-from asr.errors import ManifestError
+from asr.errors import ManifestError, one_line
 from asr.text import foreign_letters, normalize_text
 
 Format = Literal["jsonl", "csv", "tsv"]
@@ -299,6 +299,7 @@ def read_manifest_report(
             is broken, or (without ``skip_invalid``) a line is bad.
     """
     text = _read_text(path)
+    where = one_line(os.fspath(path))  # skip reasons and sources are one line each
     fmt = _EXTENSIONS.get(Path(path).suffix.lower()) or _sniff(path, text)
     folder = os.path.dirname(os.path.abspath(path))
     utterances: list[Utterance] = []
@@ -309,9 +310,9 @@ def read_manifest_report(
                 if isinstance(row, _LineProblem):
                     raise row
                 utterance = _to_utterance(row, folder, check_audio_exists)
-                utterances.append(replace(utterance, source=f"{path}:{number}"))
+                utterances.append(replace(utterance, source=f"{where}:{number}"))
             except _LineProblem as problem:
-                message = f"{path}:{number}: {problem}"
+                message = f"{where}:{number}: {problem}"
                 if not skip_invalid:
                     raise ManifestError(message) from None
                 skipped.append(message)
