@@ -28,9 +28,12 @@ from asr.manifest import Utterance
 from asr.text import Tokenizer, normalize_text
 
 # Padded widths grow geometrically so a corpus yields ~15 distinct batch shapes: every new shape
-# is a compile (XLA under JAX, a retrace under TensorFlow), measured at 5-10 s each on a GPU.
+# is a compile (XLA under JAX, a retrace under TensorFlow), measured at 5-10 s each on a GPU and
+# 2-4 s on 2 CPU cores.
 TIME_BUCKET_GROWTH = 1.25  # frames; ~12% padding on average
-LABEL_BUCKET_GROWTH = 2.0  # characters; the CTC loss is cheap next to the RNN
+# Label widths follow the time width, so each time bucket has one label width (rarely two)
+# and the number of compiled shapes is the number of time buckets, not a product of both.
+LABEL_FRACTION = 0.5  # of the output frames; speech carries ~0.3 letters per 20 ms frame
 MIN_BUCKET = 32
 
 
@@ -160,6 +163,18 @@ def extract_features(
     )
 
 
+def label_width(frames_width: int, longest_label: int, model: ModelConfig) -> int:
+    """Padded label width for a batch padded to ``frames_width`` feature frames.
+
+    Half the output frames (rounded up to 8) covers ordinary speech; a batch with a longer
+    label (still no longer than the output frames, or CTC could not align it) gets the full
+    output width instead.
+    """
+    out = model.output_length(frames_width)
+    half = int(math.ceil(out * LABEL_FRACTION / 8) * 8)
+    return half if longest_label <= half else max(out, longest_label)
+
+
 def bucket_width(length: int, growth: float = TIME_BUCKET_GROWTH) -> int:
     """Padded width (frames or characters) for a batch whose longest item has ``length``."""
     width = MIN_BUCKET
@@ -275,7 +290,7 @@ class CTCBatches(keras.utils.PyDataset):
         """Padded (frames, labels) widths that collate() will give batch ``idx``."""
         frames = bucket_width(int(self._frames[idx].max()))
         labels = max(len(self.examples.labels[i]) for i in idx)
-        return frames, bucket_width(labels, LABEL_BUCKET_GROWTH)
+        return frames, label_width(frames, labels, self.model)
 
     def __len__(self) -> int:
         return len(self._batches)
@@ -335,7 +350,7 @@ def collate(examples: Prepared, idx: np.ndarray, model: ModelConfig) -> dict[str
     feats = [examples.features[i] for i in idx]
     labels = [examples.labels[i] for i in idx]
     width = bucket_width(max(f.shape[0] for f in feats))
-    lab_width = bucket_width(max(len(lb) for lb in labels), LABEL_BUCKET_GROWTH)
+    lab_width = label_width(width, max(len(lb) for lb in labels), model)
     x = np.zeros((len(idx), width, feats[0].shape[1]), dtype=np.float32)
     y = np.zeros((len(idx), lab_width), dtype=np.int32)
     for row, (f, lb) in enumerate(zip(feats, labels, strict=True)):

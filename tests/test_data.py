@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from asr.config import ModelConfig
-from asr.data import CTCBatches, FeatureSet, bucket_width, prepare_examples
+from asr.data import CTCBatches, FeatureSet, bucket_width, label_width, prepare_examples
 from asr.errors import ManifestError
 from asr.features import FeatureConfig, Normalizer
 from asr.text import Tokenizer
@@ -118,3 +118,18 @@ def test_feature_pack_with_nan_is_refused(tmp_path: Path) -> None:
     data.save(tmp_path / "p.npz")
     with pytest.raises(ManifestError, match=r"p\.npz: holds NaN or infinite features; rebuild"):
         FeatureSet.load(tmp_path / "p.npz", data.config)
+
+
+def test_label_width_follows_the_time_width() -> None:
+    """One label width per time bucket keeps compiled shapes to the number of time buckets."""
+    model = ModelConfig(conv_stride=2)
+    assert label_width(400, 10, model) == 104  # 200 output frames: half, rounded up to 8
+    assert label_width(400, 104, model) == 104
+    assert label_width(400, 150, model) == 200  # a dense batch gets every output frame
+    rng = np.random.default_rng(0)
+    frames = rng.integers(100, 1500, size=400).tolist()
+    data = _feature_set(frames, ["ab " * int(f // 30) for f in frames])
+    ex = prepare_examples(data, Normalizer.fit(data.features), Tokenizer(), model)
+    batches = CTCBatches(ex, model, batch_size=8, seed=0)
+    shapes = {(batches[i]["features"].shape[1], batches[i]["labels"].shape[1]) for i in range(50)}
+    assert len(shapes) == len({t for t, _ in shapes})

@@ -152,3 +152,23 @@ def test_beam_search_batches_ragged_sequences() -> None:
     assert beam_search([a, b], beam_width=8) == [[2, 3], [4, 4]]
     with pytest.raises(ValueError, match="beam width"):
         beam_search([a], beam_width=0)
+
+
+@pytest.mark.parametrize("blank", [0, 5, 27])
+def test_tensorflow_beam_search_matches_keras_ctc_decode(blank: int) -> None:
+    """Non-TensorFlow backends decode beams with tf.nn directly (Keras' JAX beam search runs
+    at ~1x real time); it must agree with keras.ops.ctc_decode, for any blank index."""
+    import keras
+
+    from asr.decoding import _tf_beam_search
+
+    rng = np.random.default_rng(blank)
+    lengths = np.array([1, 37, 80, 12], np.int32)
+    batch = np.log(rng.dirichlet(np.full(28, 0.2), size=(4, 80))).astype(np.float32)
+    mine = _tf_beam_search(batch, lengths, 8, blank)
+    paths, _ = keras.ops.ctc_decode(
+        batch, lengths, strategy="beam_search", beam_width=8, top_paths=1, mask_index=blank
+    )
+    theirs = np.asarray(keras.ops.convert_to_numpy(paths))[0]
+    for a, b in zip(mine, theirs, strict=True):
+        assert [c for c in a if c >= 0 and c != blank] == [c for c in b if c >= 0 and c != blank]
