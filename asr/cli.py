@@ -143,6 +143,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
             augment=not args.no_augment,
             init_from=Path(args.init_from) if args.init_from else None,
             skip_invalid=args.skip_invalid,
+            lr_schedule=args.lr_schedule,
         )
     )
     print(
@@ -270,6 +271,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--learning-rate", type=float, default=1e-3)
+    p.add_argument(
+        "--lr-schedule",
+        choices=["constant", "cosine"],
+        default="constant",
+        help="cosine: decay from --learning-rate to 5%% of it by the last of --epochs "
+        "(pass the same --epochs when resuming)",
+    )
     p.add_argument("--arch", choices=["bigru", "bilstm"])
     p.add_argument("--config", help="JSON file with 'model'/'features' settings")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")

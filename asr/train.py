@@ -49,6 +49,8 @@ HISTORY_NAME = "history.csv"
 SKIPPED_NAME = "skipped.txt"
 HISTORY_FIELDS = ["epoch", "loss", "val_loss", "val_cer", "val_wer", "seconds", "train_xrt"]
 BLANK_WARNING_EPOCHS = 3
+LR_SCHEDULES = ("constant", "cosine")
+COSINE_FLOOR = 0.05
 
 
 @dataclass
@@ -70,6 +72,7 @@ class TrainOptions:
     augment: bool = True  # SpecAugment-style masking of training batches
     init_from: Path | None = None  # start from this model directory's weights (fine-tuning)
     skip_invalid: bool = False  # leave out bad lines/audio/unfit transcripts instead of failing
+    lr_schedule: str = "constant"  # or "cosine": decay to COSINE_FLOOR x the rate by --epochs
 
 
 @dataclass
@@ -224,7 +227,25 @@ def train(options: TrainOptions) -> TrainResult:
         inference.set_weights(load_inference_model(options.init_from, config).get_weights())
         log(f"starting from the weights of {options.init_from}")
     training = build_training_model(inference)
-    training.compile(optimizer=keras.optimizers.Adam(options.learning_rate, global_clipnorm=5.0))
+
+    def train_batches(epoch: int) -> CTCBatches:
+        return CTCBatches(
+            train_ex,
+            config.model,
+            options.batch_size,
+            seed=options.seed + epoch,
+            drop_remainder=True,
+            augment=SpecAugment(config.features.base_dim) if options.augment else None,
+        )
+
+    batches = train_batches(0)  # a cosine schedule needs the number of steps per epoch
+    rate = learning_rate(options.learning_rate, options.lr_schedule, options.epochs * len(batches))
+    training.compile(optimizer=keras.optimizers.Adam(rate, global_clipnorm=5.0))
+    if options.lr_schedule == "cosine":
+        log(
+            f"learning rate: cosine from {options.learning_rate:g} to "
+            f"{options.learning_rate * COSINE_FLOOR:g} at epoch {options.epochs}"
+        )
     state: dict[str, Any] = {"best_cer": math.inf, "best_wer": math.inf, "best_epoch": 0}
     initial_epoch = 0
     if options.resume:
@@ -234,17 +255,9 @@ def train(options: TrainOptions) -> TrainResult:
             initial_epoch = int(state["epoch"])
             _truncate_history(out / HISTORY_NAME, initial_epoch)
             log(f"resuming after epoch {initial_epoch} (best val CER {state['best_cer']:.2%})")
+            batches = train_batches(initial_epoch)  # the order that epoch would have had
     if initial_epoch >= options.epochs:
         log(f"already trained {initial_epoch} epochs; raise --epochs to train more")
-
-    batches = CTCBatches(
-        train_ex,
-        config.model,
-        options.batch_size,
-        seed=options.seed + initial_epoch,
-        drop_remainder=True,
-        augment=SpecAugment(config.features.base_dim) if options.augment else None,
-    )
     val_batches = CTCBatches(val_ex, config.model, options.batch_size, shuffle=False)
     audio_seconds = (
         train_set.hours * 3600 * len(train_ex.features) / max(len(train_set.features), 1)
@@ -278,6 +291,19 @@ def train(options: TrainOptions) -> TrainResult:
         train_xrt=monitor.last_xrt,
         skipped=skipped,
     )
+
+
+def learning_rate(
+    peak: float, schedule: str, total_steps: int
+) -> float | keras.optimizers.schedules.LearningRateSchedule:
+    """Adam's rate. The cosine schedule is a function of the optimizer's step counter, which
+    the resume point restores, so a resumed run continues the same curve (given the same
+    --epochs)."""
+    if schedule == "constant":
+        return peak
+    if schedule == "cosine":
+        return keras.optimizers.schedules.CosineDecay(peak, max(total_steps, 1), alpha=COSINE_FLOOR)
+    raise AsrError(f"unknown learning-rate schedule {schedule!r}; use one of {LR_SCHEDULES}")
 
 
 def _non_finite_message(where: tuple[int, int, float], out: Path, last_good: int) -> str:

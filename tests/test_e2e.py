@@ -20,6 +20,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
 from e2e_support import (
     BUCKETED_FLAGS,
@@ -36,8 +37,10 @@ from e2e_support import (
 )
 
 from asr.cli import main
+from asr.errors import AsrError
 from asr.manifest import read_manifest
 from asr.text import normalize_text
+from asr.train import COSINE_FLOOR, learning_rate
 
 EPOCHS = 6
 
@@ -260,3 +263,30 @@ def test_resume_refuses_other_settings(
     assert main(train_argv(corpus, out, 9, "--resume", "--arch", "bilstm")) == 2
     err = one_line_error(capsys.readouterr().err)
     assert "config.json" in err and "--resume" in err
+
+
+def test_cosine_schedule_ends_at_its_floor(
+    corpus: Corpus, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--lr-schedule cosine: the rate follows the optimizer's step counter (which the resume
+    point keeps) from --learning-rate down to COSINE_FLOOR of it at the last epoch."""
+    run = tmp_path / "run"
+    assert main(train_argv(corpus, run, 3, "--lr-schedule", "cosine")) == 0
+    assert "learning rate: cosine from 0.01 to 0.0005 at epoch 3" in capsys.readouterr().err
+    assert history_epochs(run) == [1, 2, 3]
+    assert all(np.isfinite(history_losses(run)))
+    folder = run / "resume" / (run / "resume" / "latest").read_text().strip()
+    with np.load(folder / "optimizer.npz") as saved:
+        steps = int(saved["arr_0"])  # 3 epochs of batches
+    assert steps >= 3 and steps % 3 == 0
+    schedule = learning_rate(1e-2, "cosine", steps)
+    assert float(schedule(0)) == pytest.approx(1e-2)
+    a_third = COSINE_FLOOR + (1 - COSINE_FLOOR) * (1 + 0.5) / 2  # cos(pi/3) = 0.5
+    assert float(schedule(steps // 3)) == pytest.approx(1e-2 * a_third)
+    assert float(schedule(steps)) == pytest.approx(1e-2 * COSINE_FLOOR)
+
+
+def test_learning_rate_choices() -> None:
+    assert learning_rate(3e-4, "constant", 100) == 3e-4
+    with pytest.raises(AsrError, match="unknown learning-rate schedule 'step'"):
+        learning_rate(3e-4, "step", 100)
