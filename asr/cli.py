@@ -73,7 +73,7 @@ def _cmd_transcribe(args: argparse.Namespace) -> int:
         if not found:
             report(AudioError(f"{arg}: no .wav files in this directory; pass WAV files"))
         paths += found
-    transcriber = Transcriber.load(args.model)
+    transcriber = Transcriber.load(args.model, lm=_lm_choice(args))
     results = transcriber.transcribe_files(
         paths, decoder=args.decoder, beam_width=args.beam_width, on_error=report
     )
@@ -167,6 +167,45 @@ def _check_same_settings(requested, model_dir: Path, init_from: str | None) -> N
         )
 
 
+def _lm_choice(args: argparse.Namespace) -> str | None:
+    """--lm FILE, --no-lm, or "auto" (the model directory's lm.npz, if any); the language
+    model only changes beam search, so asking for one with greedy decoding is an error."""
+    if args.lm and args.no_lm:
+        raise _usage("--lm and --no-lm contradict each other; pass one")
+    if args.lm and args.decoder != "beam":
+        raise _usage("--lm is used by beam search only; add --decoder beam")
+    if args.lm and not Path(args.lm).is_file():
+        raise _usage(f"{args.lm}: language model not found; make one with `asr lm`")
+    return None if args.no_lm else (args.lm or "auto")
+
+
+def _cmd_lm(args: argparse.Namespace) -> int:
+    from asr.lm import CharLM, read_sentences
+
+    out = Path(args.out)
+    _refuse_overwrite(out, args.force)
+    if not out.parent.is_dir():
+        raise _usage(f"{out}: folder {out.parent} does not exist; create it first")
+    if args.order < 1:
+        raise _usage(f"--order must be >= 1, got {args.order}")
+    sentences: list[str] = []
+    for source in args.text:
+        sentences += read_sentences(Path(source))
+    if args.unique:
+        sentences = sorted(set(sentences))
+    try:
+        lm = CharLM.train(sentences, args.order, weight=args.weight, bonus=args.bonus)
+    except ValueError as e:
+        raise _usage(str(e)) from e
+    lm.save(out)
+    chars = sum(len(s) for s in sentences)
+    print(
+        f"{out}: {args.order}-gram character LM from {len(sentences)} sentences "
+        f"({chars} characters), {sum(len(g) for g in lm.grams.values())} n-grams"
+    )
+    return 0
+
+
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from asr.evaluate import evaluate, report_paths
 
@@ -180,6 +219,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         decoder=args.decoder,
         beam_width=args.beam_width,
         skip_invalid=args.skip_invalid,
+        lm=_lm_choice(args),
     )
     print(report.summary())
     if args.report:
@@ -260,6 +300,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--decoder", choices=["greedy", "beam"], default="greedy")
     p.add_argument("--beam-width", type=int, default=16, help="beams for --decoder beam")
+    p.add_argument(
+        "--lm",
+        metavar="FILE",
+        help="character language model for --decoder beam (default: the model directory's "
+        "lm.npz when it has one; make one with `asr lm`)",
+    )
+    p.add_argument("--no-lm", action="store_true", help="beam search without a language model")
     p.add_argument("--output", help="write here instead of stdout")
     p.add_argument("--force", action="store_true", help="overwrite --output")
     p.set_defaults(func=_cmd_transcribe)
@@ -317,7 +364,37 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--decoder", choices=["greedy", "beam"], default="greedy")
     p.add_argument("--beam-width", type=int, default=16, help="beams for --decoder beam")
+    p.add_argument(
+        "--lm",
+        metavar="FILE",
+        help="character language model for --decoder beam (default: the model directory's "
+        "lm.npz when it has one; make one with `asr lm`)",
+    )
+    p.add_argument("--no-lm", action="store_true", help="beam search without a language model")
     p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser(
+        "lm", help="build a character language model for beam search from text or manifests"
+    )
+    p.add_argument(
+        "text",
+        nargs="+",
+        help="text files (one sentence a line) or manifests (.jsonl/.csv/.tsv: their "
+        "transcripts); never the test set's text, or its scores mean nothing",
+    )
+    p.add_argument("--out", required=True, help="file to write, e.g. MODEL_DIR/lm.npz")
+    p.add_argument("--order", type=int, default=6, help="characters of context plus one")
+    p.add_argument(
+        "--weight", type=float, default=0.7, help="LM log-probability scale in beam search"
+    )
+    p.add_argument("--bonus", type=float, default=1.0, help="score added per character")
+    p.add_argument(
+        "--unique",
+        action="store_true",
+        help="count each distinct sentence once (a synthesized corpus repeats them per voice)",
+    )
+    p.add_argument("--force", action="store_true", help="overwrite --out")
+    p.set_defaults(func=_cmd_lm)
 
     p = sub.add_parser("prepare", help="make manifests from a corpus folder")
     p.add_argument("src", help="corpus folder (wav+txt, LJSpeech, LibriSpeech, ...)")

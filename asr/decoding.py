@@ -6,8 +6,10 @@ convention in :mod:`asr.text`) separates repeated characters, so "hello" needs `
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -284,3 +286,99 @@ def _tf_beam_search(
     )
     ids = tf.sparse.to_dense(decoded[0], default_value=-1).numpy()
     return np.where(ids >= 0, order[np.maximum(ids, 0)], -1)
+
+
+class CharScorer(Protocol):
+    """What lm_beam_search needs from a language model (asr.lm.CharLM is one)."""
+
+    alphabet: str
+    weight: float
+    bonus: float
+
+    def next_log_probs(self, history: str) -> np.ndarray: ...
+
+
+def lm_beam_search(
+    logits: np.ndarray,
+    lm: CharScorer,
+    beam_width: int = 16,
+    weight: float | None = None,
+    bonus: float | None = None,
+    blank: int = BLANK,
+    prune: float = -10.0,
+    history: str = "",
+    end: bool = True,
+) -> list[int]:
+    """CTC prefix beam search with a character language model (shallow fusion).
+
+    A prefix scores log P_ctc + weight * log P_lm + bonus * length, and the end of the
+    sentence is scored too (unless ``end`` is false: a piece with more to come), so a
+    truncated last word costs; ``history`` is the text decoded before this piece.
+    Characters whose frame log-probability is below ``prune`` are not tried (CTC output is
+    peaky; this keeps the search at a few extensions per beam per frame). Pure Python over
+    NumPy rows: the TensorFlow/Keras decoders take no external scorer.
+    """
+    log_probs = log_softmax(_check_2d(logits, blank))
+    if beam_width < 1:
+        raise ValueError(f"beam width must be >= 1, got {beam_width}")
+    if log_probs.shape[1] != len(lm.alphabet) + 1:
+        raise ValueError(
+            f"posteriors have {log_probs.shape[1]} classes but the language model's alphabet "
+            f"has {len(lm.alphabet)} characters plus the blank"
+        )
+    weight = lm.weight if weight is None else weight
+    bonus = lm.bonus if bonus is None else bonus
+    # prefix -> [log P(prefix, ends in blank), log P(prefix, ends in its last char),
+    #            LM score, text]
+    beams: dict[tuple[int, ...], list] = {(): [0.0, -math.inf, 0.0, history]}
+    for row in log_probs:
+        candidates = [c for c in np.flatnonzero(row >= prune).tolist() if c != blank]
+        best = int(np.argmax(row))
+        if best != blank and best not in candidates:
+            candidates.append(best)
+        row = row.tolist()  # Python floats: scalar math on NumPy scalars is several times slower
+        step: dict[tuple[int, ...], list] = {}
+        for prefix, (p_blank, p_char, lm_score, text) in beams.items():
+            total = _logaddexp(p_blank, p_char)
+            entry = step.get(prefix)
+            if entry is None:
+                entry = step[prefix] = [-math.inf, -math.inf, lm_score, text]
+            entry[0] = _logaddexp(entry[0], total + row[blank])
+            last = prefix[-1] if prefix else None
+            lm_row = lm.next_log_probs(text) if candidates else None
+            for c in candidates:
+                p = row[c]
+                if c == last:
+                    entry[1] = _logaddexp(entry[1], p_char + p)  # "a a" without a blank: still "a"
+                    reach = p_blank + p  # "a _ a": a new character
+                else:
+                    reach = total + p
+                extended = prefix + (c,)
+                target = step.get(extended)
+                if target is None:
+                    target = step[extended] = [
+                        -math.inf,
+                        -math.inf,
+                        lm_score + weight * lm_row[c] + bonus,
+                        text + lm.alphabet[c - 1],
+                    ]
+                target[1] = _logaddexp(target[1], reach)
+        ranked = sorted(step.items(), key=lambda kv: _logaddexp(kv[1][0], kv[1][1]) + kv[1][2])
+        beams = dict(ranked[-beam_width:])
+    if not beams:
+        return []
+
+    def final(entry: list) -> float:
+        closing = weight * lm.next_log_probs(entry[3])[0] if end else 0.0
+        return _logaddexp(entry[0], entry[1]) + entry[2] + closing
+
+    return list(max(beams.items(), key=lambda kv: final(kv[1]))[0])
+
+
+def _logaddexp(a: float, b: float) -> float:
+    """log(exp(a) + exp(b)) for Python floats (np.logaddexp is 10x slower on scalars)."""
+    if a < b:
+        a, b = b, a
+    if b == -math.inf:
+        return a
+    return a + math.log1p(math.exp(b - a))

@@ -95,6 +95,7 @@ class EvalReport:
     audio_seconds: float = 0.0
     model: str = ""
     manifest: str = ""
+    decoder: str = ""  # e.g. "greedy", "beam 16", "beam 16 + lm.npz (weight 0.7, bonus 1)"
     word_confusions: list[Confusion] = field(default_factory=list)
     char_confusions: list[Confusion] = field(default_factory=list)
     deleted_words: list[WordCount] = field(default_factory=list)
@@ -117,7 +118,8 @@ class EvalReport:
         """The lines printed on the terminal: totals, then the top word confusions."""
         lines = [
             f"WER {self.wer:.2%}  CER {self.cer:.2%}  over {self.utterances} utterances "
-            f"({self.audio_hours:.3f} h of audio)",
+            f"({self.audio_hours:.3f} h of audio)"
+            + (f", decoder: {self.decoder}" if self.decoder else ""),
             f"words: {self.hits} hits, {self.substitutions} substitutions, "
             f"{self.deletions} deletions, {self.insertions} insertions",
             f"chars: {self.char_hits} hits, {self.char_substitutions} substitutions, "
@@ -357,6 +359,7 @@ def evaluate(
     decoder: str = "greedy",
     beam_width: int = 16,
     skip_invalid: bool = False,
+    lm: str | os.PathLike | None = "auto",
 ) -> EvalReport:
     """Transcribe every utterance of ``manifest`` and score it; optionally write the report.
 
@@ -368,6 +371,8 @@ def evaluate(
         decoder: ``"greedy"`` or ``"beam"`` (with ``beam_width`` beams).
         skip_invalid: leave out bad manifest lines and unreadable audio (listed in
             ``EvalReport.skipped``) instead of stopping at the first.
+        lm: the beam decoder's language model: "auto" (the model directory's lm.npz when
+            there is one), a path, or None.
 
     Raises:
         AsrError: a bad report path or an existing report without ``force`` (both before
@@ -379,7 +384,7 @@ def evaluate(
     if report is not None:
         check_report_paths(report, force)
     utts, skipped = read_manifest_report(manifest, skip_invalid=skip_invalid)
-    transcriber = Transcriber.load(model_dir)
+    transcriber = Transcriber.load(model_dir, lm=lm)
     failed: set[int] = set()
     current = 0
 
@@ -410,6 +415,7 @@ def evaluate(
     )
     result.model = str(model_dir if model_dir is not None else default_model_dir())
     result.manifest = str(manifest)
+    result.decoder = transcriber.describe_decoder(decoder, beam_width)
     result.skipped = skipped
     if report is not None:
         write_report(result, report, force)

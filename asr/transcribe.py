@@ -19,6 +19,7 @@ from asr.decoding import (
     forced_alignment,
     geometric_mean,
     greedy_alignment,
+    lm_beam_search,
     log_softmax,
     split_at_blanks,
     split_words,
@@ -26,6 +27,7 @@ from asr.decoding import (
 )
 from asr.errors import AudioError, ConfigError
 from asr.features import Normalizer, compute_features
+from asr.lm import LM_NAME, CharLM
 from asr.text import Tokenizer
 
 MAX_BATCH_FRAMES = 32 * 1000  # feature frames per forward pass (~5 min of audio)
@@ -82,7 +84,7 @@ class Transcription:
 class Transcriber:
     """A trained model with the featurizer and tokenizer its config.json describes."""
 
-    def __init__(self, model, config: Config) -> None:
+    def __init__(self, model, config: Config, lm: str | os.PathLike | None = None) -> None:
         if not config.mean:
             raise ConfigError("config.json has no normalization statistics; retrain the model")
         self.model = model
@@ -90,15 +92,38 @@ class Transcriber:
         self.tokenizer = Tokenizer(config.alphabet)
         self.normalizer = Normalizer(np.array(config.mean), np.array(config.std))
         self._check_shapes()
+        self.lm_path = Path(lm) if lm is not None else None  # used by the beam decoder
+        self._lm: CharLM | None = None
 
     @classmethod
-    def load(cls, model_dir: str | os.PathLike | None = None) -> Transcriber:
-        """Load DIR/model.keras (safe_mode=True) and DIR/config.json."""
+    def load(
+        cls, model_dir: str | os.PathLike | None = None, lm: str | os.PathLike | None = "auto"
+    ) -> Transcriber:
+        """Load DIR/model.keras (safe_mode=True) and DIR/config.json.
+
+        ``lm``: the character language model for beam search; "auto" takes DIR/lm.npz when
+        there is one, None decodes without.
+        """
         from asr.modelio import load_inference_model
 
         model_dir = Path(model_dir) if model_dir is not None else default_model_dir()
         config = load_config(model_dir)
-        return cls(load_inference_model(model_dir, config), config)
+        if lm == "auto":
+            lm = model_dir / LM_NAME if (model_dir / LM_NAME).is_file() else None
+        return cls(load_inference_model(model_dir, config), config, lm)
+
+    @property
+    def lm(self) -> CharLM | None:
+        """The language model, read on first use (greedy decoding never pays for it)."""
+        if self._lm is None and self.lm_path is not None:
+            lm = CharLM.load(self.lm_path)
+            if lm.alphabet != self.config.alphabet:
+                raise ConfigError(
+                    f"{self.lm_path}: language model alphabet {lm.alphabet!r} differs from the "
+                    f"model's {self.config.alphabet!r}; build it with `asr lm` for this model"
+                )
+            self._lm = lm
+        return self._lm
 
     def _check_shapes(self) -> None:
         """Refuse a config.json that does not describe this model.keras."""
@@ -180,7 +205,7 @@ class Transcriber:
         bounds = [(a, b) for a, b in split_at_blanks(log_probs, piece) if b > a]
         parts = [log_probs[a:b] for a, b in bounds]
         if decoder == "beam":
-            labels = beam_search(parts, beam_width)
+            labels = self._beam_labels(parts, beam_width)
             alignments = [
                 (lab, forced_alignment(lp, lab)) for lab, lp in zip(labels, parts, strict=True)
             ]
@@ -203,6 +228,32 @@ class Transcriber:
             )
         text = " ".join(w.word for w in words)
         return text, round(geometric_mean([sp.prob for sp in spans]), 4), tuple(words)
+
+    def describe_decoder(self, decoder: str, beam_width: int) -> str:
+        """How text is decoded, for reports: "greedy", "beam 16" or "beam 16 + LM ..."."""
+        if decoder != "beam":
+            return decoder
+        lm = self.lm
+        if lm is None:
+            return f"beam {beam_width}"
+        return (
+            f"beam {beam_width} + {lm.order}-gram character LM {self.lm_path} "
+            f"(weight {lm.weight:g}, bonus {lm.bonus:g})"
+        )
+
+    def _beam_labels(self, parts: list[np.ndarray], beam_width: int) -> list[list[int]]:
+        """Beam search per piece; with a language model, each piece is scored in the
+        context of the text before it and only the last one ends the sentence."""
+        lm = self.lm
+        if lm is None:
+            return beam_search(parts, beam_width)
+        labels: list[list[int]] = []
+        history = ""
+        for k, lp in enumerate(parts):
+            ids = lm_beam_search(lp, lm, beam_width, history=history, end=k == len(parts) - 1)
+            labels.append(ids)
+            history += self.tokenizer.decode(ids)
+        return labels
 
     def transcribe_arrays(
         self, signals: Sequence[np.ndarray], decoder: str = "greedy", beam_width: int = 16

@@ -144,3 +144,69 @@ def test_evaluate_with_beam_is_not_worse_on_the_samples(capsys: pytest.CaptureFi
         rates[decoder] = float(first.split()[3].rstrip("%"))
     assert rates["beam"] <= rates["greedy"] + 1.0  # CER, in points
     assert main(["evaluate", "--manifest", manifest, "--beam-width", "0"]) == 2
+
+
+def test_asr_lm_builds_and_guards_its_output(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = tmp_path / "text.txt"
+    text.write_text("As with all matters of the heart.\nLet's have a look.\n", encoding="utf-8")
+    out = tmp_path / "lm.npz"
+    assert main(["lm", str(text), "--out", str(out), "--order", "4"]) == 0
+    assert "4-gram character LM from 2 sentences" in capsys.readouterr().out
+    saved = out.read_bytes()
+    for argv, needle in [
+        (["lm", str(text), "--out", str(out)], "--force"),  # never overwritten silently
+        (["lm", str(text), "--out", str(tmp_path / "no" / "lm.npz")], "does not exist"),
+        (["lm", str(text), "--out", str(tmp_path / "x.npz"), "--order", "0"], "--order"),
+        (["lm", str(tmp_path / "empty.txt"), "--out", str(tmp_path / "y.npz")], "cannot read"),
+    ]:
+        assert main(argv) == 2
+        line = capsys.readouterr().err.strip()
+        assert len(line.splitlines()) == 1 and needle in line, line
+    assert out.read_bytes() == saved
+
+
+def test_lm_options_are_checked_before_any_work(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    wav = str(SAMPLES / "006075.wav")
+    lm = tmp_path / "lm.npz"
+    for argv, needle in [
+        (["transcribe", wav, "--decoder", "beam", "--lm", str(lm)], "not found"),
+        (["transcribe", wav, "--lm", str(SAMPLES / "manifest.jsonl")], "--decoder beam"),
+        (["transcribe", wav, "--decoder", "beam", "--lm", "x", "--no-lm"], "--no-lm"),
+        (["evaluate", "--manifest", "m.jsonl", "--lm", str(lm), "--decoder", "beam"], "asr lm"),
+    ]:
+        assert main(argv) == 2
+        line = capsys.readouterr().err.strip()
+        assert len(line.splitlines()) == 1 and needle in line, line
+    # a file that is not a language model: one line naming it, when beam search needs it
+    lm.write_bytes(b"not an npz")
+    assert main(["transcribe", wav, "--decoder", "beam", "--lm", str(lm)]) == 2
+    line = capsys.readouterr().err.strip()
+    assert len(line.splitlines()) == 1 and "lm.npz: not an asr language model" in line
+
+
+def test_beam_with_a_language_model_from_the_cli(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An LM built from other text steers beam search, and the report says it was used."""
+    text = tmp_path / "text.txt"
+    text.write_text("\n".join(["let us have a look", "have a look down here"] * 5))
+    lm = tmp_path / "lm.npz"
+    assert main(["lm", str(text), "--out", str(lm)]) == 0
+    capsys.readouterr()
+    wav = str(SAMPLES / "006075.wav")
+    assert main(["transcribe", wav, "--decoder", "beam", "--lm", str(lm)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("lets have a look")
+    manifest = str(SAMPLES / "manifest.jsonl")
+    report = tmp_path / "r.json"
+    argv = ["evaluate", "--manifest", manifest, "--decoder", "beam", "--lm", str(lm)]
+    assert main([*argv, "--report", str(report)]) == 0
+    decoder = json.loads(report.read_text())["decoder"]
+    assert decoder.startswith("beam 16 + 6-gram character LM") and "lm.npz" in decoder
+    assert "decoder: beam 16 + 6-gram" in capsys.readouterr().out
+    assert main([*argv[:-2], "--no-lm", "--report", str(tmp_path / "s.json")]) == 0
+    assert json.loads((tmp_path / "s.json").read_text())["decoder"] == "beam 16"
