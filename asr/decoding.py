@@ -305,7 +305,7 @@ def lm_beam_search(
     weight: float | None = None,
     bonus: float | None = None,
     blank: int = BLANK,
-    prune: float = -10.0,
+    prune: float = -7.0,
     history: str = "",
     end: bool = True,
 ) -> list[int]:

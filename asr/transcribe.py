@@ -93,7 +93,7 @@ class Transcriber:
         self.normalizer = Normalizer(np.array(config.mean), np.array(config.std))
         self._check_shapes()
         self.lm_path = Path(lm) if lm is not None else None  # used by the beam decoder
-        self._lm: CharLM | None = None
+        self._lm: tuple[Path, CharLM] | None = None
 
     @classmethod
     def load(
@@ -114,16 +114,19 @@ class Transcriber:
 
     @property
     def lm(self) -> CharLM | None:
-        """The language model, read on first use (greedy decoding never pays for it)."""
-        if self._lm is None and self.lm_path is not None:
+        """The language model at ``lm_path`` (settable; None: none), read on first use so
+        greedy decoding never pays for it."""
+        if self.lm_path is None:
+            return None
+        if self._lm is None or self._lm[0] != self.lm_path:
             lm = CharLM.load(self.lm_path)
             if lm.alphabet != self.config.alphabet:
                 raise ConfigError(
                     f"{self.lm_path}: language model alphabet {lm.alphabet!r} differs from the "
                     f"model's {self.config.alphabet!r}; build it with `asr lm` for this model"
                 )
-            self._lm = lm
-        return self._lm
+            self._lm = (self.lm_path, lm)
+        return self._lm[1]
 
     def _check_shapes(self) -> None:
         """Refuse a config.json that does not describe this model.keras."""
