@@ -217,7 +217,8 @@ def read_sentences(path: Path) -> list[str]:
     from asr.text import normalize_text
 
     if path.suffix.lower() in {".jsonl", ".json", ".csv", ".tsv"}:
-        return [normalize_text(item.text) for item in read_manifest(path)]
+        # only the transcripts matter here: the audio may live elsewhere
+        return [normalize_text(u.text) for u in read_manifest(path, check_audio_exists=False)]
     try:
         lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
     except OSError as e:
