@@ -16,7 +16,7 @@ measures, each stage in a fresh process so peak memory does not mix:
   batch shape, and the best later epoch, in audio seconds per wall second; then the same
   with the other conv stride (2 or 3) on the last backend (RNN steps are the CPU lever);
 - end-to-end transcription with the shipped model (WAV loading, features, model, decoding
-  with word timings), greedy and beam 16, after a warm-up pass;
+  with word timings), greedy, beam 16, and beam 16 with the shipped LM, after a warm-up;
 - peak RSS of each process, and of transcribing one long file (``--long-minutes``).
 """
 
@@ -142,7 +142,8 @@ def child_train(
 
 
 def child_transcribe(manifest: Path) -> dict:
-    """Greedy and beam-16 transcription of every file, each timed after a warm-up pass."""
+    """Greedy, beam-16 and (when the shipped model has its LM) beam-16 + LM transcription of
+    every file, each timed after a warm-up pass."""
     from asr.audio import audio_duration
     from asr.manifest import read_manifest
     from asr.transcribe import Transcriber
@@ -150,12 +151,17 @@ def child_transcribe(manifest: Path) -> dict:
     paths = [u.audio_filepath for u in read_manifest(manifest)]
     audio_s = sum(audio_duration(p) for p in paths)
     t = Transcriber.load()
+    lm_path = t.lm_path
     result: dict = {"device": _device(), "audio_s": audio_s}
-    for decoder, width in (("greedy", 1), ("beam", 16)):
-        t.transcribe_files(paths, decoder=decoder, beam_width=width)  # compiles per shape
+    runs = [("greedy_xrt", "greedy", None), ("beam_xrt", "beam", None)]
+    if lm_path is not None:
+        runs.append(("beam_lm_xrt", "beam", lm_path))
+    for key, decoder, lm in runs:
+        t.lm_path = lm
+        t.transcribe_files(paths, decoder=decoder, beam_width=16)  # compiles, reads the LM
         start = time.perf_counter()
-        t.transcribe_files(paths, decoder=decoder, beam_width=width)
-        result[f"{decoder}_xrt"] = audio_s / (time.perf_counter() - start)
+        t.transcribe_files(paths, decoder=decoder, beam_width=16)
+        result[key] = audio_s / (time.perf_counter() - start)
     result["peak_mib"] = _peak_mib()
     return result
 
@@ -345,6 +351,14 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(
                 (f"transcription beam 16 ({backend})", f"{r['beam_xrt']:.0f}x real time", where)
             )
+            if "beam_lm_xrt" in r:
+                rows.append(
+                    (
+                        f"transcription beam 16 + LM ({backend})",
+                        f"{r['beam_lm_xrt']:.0f}x real time",
+                        f"{where}, its 6-gram character LM",
+                    )
+                )
             rows.append((f"transcription peak RSS ({backend})", f"{r['peak_mib']:.0f} MiB", where))
         if args.long_minutes > 0:
             from bench_long_audio import write_long_wav
