@@ -210,3 +210,14 @@ def test_beam_with_a_language_model_from_the_cli(
     assert "decoder: beam 16 + 6-gram" in capsys.readouterr().out
     assert main([*argv[:-2], "--no-lm", "--report", str(tmp_path / "s.json")]) == 0
     assert json.loads((tmp_path / "s.json").read_text())["decoder"] == "beam 16"
+
+
+def test_shipped_language_model_is_used_by_beam_search(transcriber: Transcriber) -> None:
+    """checkpoints/default/lm.npz: found by default, small, and it fixes what the acoustic
+    model spells by ear (greedy says "heat" and "now" on this held-out voice)."""
+    lm_file = default_model_dir() / "lm.npz"
+    assert transcriber.lm_path == lm_file and lm_file.stat().st_size < 2 * 2**20
+    assert transcriber.lm is not None and transcriber.lm.alphabet == transcriber.config.alphabet
+    path = SAMPLES / "006070.wav"
+    text = transcriber.transcribe(path, decoder="beam")
+    assert "heart" in text.split() and "know" in text.split(), text
