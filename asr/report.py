@@ -199,6 +199,8 @@ def render_html(report: EvalReport) -> str:
         meta.append(f"model <code>{_e(report.model)}</code>")
     if report.manifest:
         meta.append(f"manifest <code>{_e(report.manifest)}</code>")
+    if report.decoder:
+        meta.append(f"decoder <code>{_e(report.decoder)}</code>")
     if report.skipped:
         meta.append(
             f"<b>{len(report.skipped)} utterances skipped, not scored</b> "

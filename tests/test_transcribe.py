@@ -207,6 +207,7 @@ def test_beam_with_a_language_model_from_the_cli(
     assert main([*argv, "--report", str(report)]) == 0
     decoder = json.loads(report.read_text())["decoder"]
     assert decoder.startswith("beam 16 + 6-gram character LM") and "lm.npz" in decoder
+    assert "decoder <code>beam 16 + 6-gram" in report.with_suffix(".html").read_text()
     assert "decoder: beam 16 + 6-gram" in capsys.readouterr().out
     assert main([*argv[:-2], "--no-lm", "--report", str(tmp_path / "s.json")]) == 0
     assert json.loads((tmp_path / "s.json").read_text())["decoder"] == "beam 16"
