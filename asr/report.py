@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import html
 from collections.abc import Sequence
+
+import jiwer
 from pathlib import PurePath
 from typing import TYPE_CHECKING
 
@@ -40,7 +42,9 @@ th, td { padding: .2rem .65rem; text-align: left; border-bottom: 1px solid #eaee
          vertical-align: top; }
 th { font-weight: 600; background: #f6f8fa; }
 td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; }
-td.t { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; }
+td.t { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace;
+       overflow-wrap: anywhere; }
+.grid > div { min-width: 0; }
 .grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(15rem, 1fr));
         gap: 1.2rem 2rem; align-items: start; }
 .none { color: #59636e; font-style: italic; }
@@ -65,13 +69,15 @@ td.t { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; }
 .caption { color: #59636e; font-size: .85rem; margin: .3rem 0 0; }
 .col .h { margin-top: 1px; }
 .sub span { background: #ffe3a3; }
-.sub .h { font-weight: 700; color: #7a4b00; }
+.sub .h { color: #7a4b00; }
+.sub mark { background: #f2b350; color: #4d2e00; font-weight: 700; border-radius: 2px;
+            padding: 0; }
 .del .r { background: #ffcdd2; color: #8e1b1b; text-decoration: line-through; }
 .ins .h { background: #c8ecd0; color: #135c25; text-decoration: underline; font-weight: 700; }
 .gap { color: #9aa4ae; }
 .sw { display: inline-block; padding: 0 .35rem; border-radius: 3px;
       font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; }
-.sw.sub { background: #ffe3a3; font-weight: 700; color: #7a4b00; }
+.sw.sub { background: #ffe3a3; color: #7a4b00; }
 .sw.del { background: #ffcdd2; color: #8e1b1b; text-decoration: line-through; }
 .sw.ins { background: #c8ecd0; color: #135c25; text-decoration: underline; font-weight: 700; }
 footer { color: #59636e; font-size: .85rem; margin: 2rem 0 1rem; }
@@ -160,11 +166,35 @@ def _word_table(title: str, items: Sequence[WordCount]) -> str:
     )
 
 
+def _marked(segments: list[tuple[str, bool]]) -> str:
+    """Escaped text with each run of differing letters in one ``<mark>``."""
+    runs: list[tuple[str, bool]] = []
+    for text, differs in segments:
+        if runs and runs[-1][1] == differs:
+            runs[-1] = (runs[-1][0] + text, differs)
+        elif text:
+            runs.append((text, differs))
+    return "".join(f"<mark>{_e(t)}</mark>" if d else _e(t) for t, d in runs)
+
+
+def _letter_diff(ref: str, hyp: str) -> tuple[str, str]:
+    """A substituted word pair as HTML, the letters that differ marked on each side.
+
+    jiwer's character alignment is the one CER counts, so the marks match the score.
+    """
+    chunks = jiwer.process_characters(ref, hyp).alignments[0]
+    ref_parts = [(ref[c.ref_start_idx : c.ref_end_idx], c.type != "equal") for c in chunks]
+    hyp_parts = [(hyp[c.hyp_start_idx : c.hyp_end_idx], c.type != "equal") for c in chunks]
+    return _marked(ref_parts), _marked(hyp_parts)
+
+
 def _column(word: AlignedWord) -> str:
     """One aligned column: the reference token above the hypothesis token."""
     cls = _OP_CLASS.get(word.op, "eq")
     ref = _e(word.ref) if word.ref else f'<i class="gap">{GAP}</i>'
     hyp = _e(word.hyp) if word.hyp else f'<i class="gap">{GAP}</i>'
+    if word.op == "substitute" and word.ref and word.hyp:
+        ref, hyp = _letter_diff(word.ref, word.hyp)
     return f'<div class="col {cls}"><span class="r">{ref}</span><span class="h">{hyp}</span></div>'
 
 
@@ -217,8 +247,8 @@ def render_html(report: EvalReport) -> str:
     legend = (
         '<div class="legend"><span>legend:</span>'
         '<span><span class="sw">word</span> correct</span>'
-        '<span><span class="sw sub">word</span> substitution (reference above, '
-        "hypothesis below)</span>"
+        '<span><span class="sw sub">w<mark>o</mark>rd</span> substitution (reference above, '
+        "hypothesis below, differing letters marked)</span>"
         '<span><span class="sw del">word</span> deletion (in the reference, missing from '
         "the hypothesis)</span>"
         '<span><span class="sw ins">word</span> insertion (in the hypothesis only)</span>'

@@ -168,7 +168,7 @@ def _evil_report():
 
 
 def test_html_escapes_all_text() -> None:
-    page = render_html(_evil_report())
+    page = render_html(_evil_report()).replace("<mark>", "").replace("</mark>", "")
     assert "<script" not in page.lower()
     assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in page
     assert "&lt;b&gt;&amp;amp;" in page and "&lt;/table&gt;" in page and "&lt;i&gt;" in page
@@ -188,6 +188,19 @@ def test_html_is_self_contained_with_legend_and_worst_first() -> None:
     assert [u.audio_filepath for u in r.per_utterance] == ["u2.wav", "u0.wav", "u1.wav"]
     positions = [page.index(f">{u.audio_filepath}<") for u in r.per_utterance]
     assert positions == sorted(positions)
+
+
+def test_html_marks_the_letters_that_differ_in_a_substituted_word() -> None:
+    r = _score(["the cat sat with all her heart"], ["the bat sat with al her heat"])
+    page = render_html(r)
+    assert '<span class="r"><mark>c</mark>at</span><span class="h"><mark>b</mark>at</span>' in page
+    # a dropped letter is marked on the reference side; the shorter hypothesis has nothing to mark
+    assert '<span class="r">al<mark>l</mark></span><span class="h">al</span>' in page
+    assert '<span class="r">hea<mark>r</mark>t</span><span class="h">heat</span>' in page
+    # equal words carry no marks, and the marks never split an escaped entity
+    assert '<span class="r">the</span><span class="h">the</span>' in page
+    page = render_html(_evil_report())
+    assert "&lt;b&gt;&amp;amp;" in page.replace("<mark>", "").replace("</mark>", "")
 
 
 # --- report files --------------------------------------------------------------------------
@@ -335,7 +348,7 @@ def test_page_renders_in_headless_chromium(sample_run: SampleRun, tmp_path: Path
     tool = _need_chromium()
     sample_report = sample_run.folder
     data = json.loads((sample_report / "r.json").read_text())
-    dom = tool.dump_dom(sample_report / "r.html")
+    dom = tool.dump_dom(sample_report / "r.html").replace("<mark>", "").replace("</mark>", "")
     assert "ASR evaluation" in dom and "Utterances, worst first (4)" in dom
     assert dom.count('class="utt"') == 4
     for u in data["per_utterance"]:
