@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import html
 from collections.abc import Sequence
-
-import jiwer
 from pathlib import PurePath
 from typing import TYPE_CHECKING
+
+import jiwer
 
 if TYPE_CHECKING:
     from asr.evaluate import AlignedWord, Confusion, EvalReport, UtteranceScore, WordCount
