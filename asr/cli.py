@@ -280,6 +280,19 @@ def _refuse_overwrite(path: Path, force: bool) -> None:
         raise _usage(f"{path}: already exists; pass --force to overwrite it")
 
 
+def _add_decoder_args(p: argparse.ArgumentParser) -> None:
+    """The decoder options transcribe and evaluate share."""
+    p.add_argument("--decoder", choices=["greedy", "beam"], default="greedy")
+    p.add_argument("--beam-width", type=int, default=16, help="beams for --decoder beam")
+    p.add_argument(
+        "--lm",
+        metavar="FILE",
+        help="character language model for --decoder beam (default: the model directory's "
+        "lm.npz when it has one; make one with `asr lm`)",
+    )
+    p.add_argument("--no-lm", action="store_true", help="beam search without a language model")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line."""
     parser = argparse.ArgumentParser(
@@ -298,15 +311,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="text",
         help="text: one line per file; json/jsonl: text, confidence and timed words per file",
     )
-    p.add_argument("--decoder", choices=["greedy", "beam"], default="greedy")
-    p.add_argument("--beam-width", type=int, default=16, help="beams for --decoder beam")
-    p.add_argument(
-        "--lm",
-        metavar="FILE",
-        help="character language model for --decoder beam (default: the model directory's "
-        "lm.npz when it has one; make one with `asr lm`)",
-    )
-    p.add_argument("--no-lm", action="store_true", help="beam search without a language model")
+    _add_decoder_args(p)
     p.add_argument("--output", help="write here instead of stdout")
     p.add_argument("--force", action="store_true", help="overwrite --output")
     p.set_defaults(func=_cmd_transcribe)
@@ -362,15 +367,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="leave out bad manifest lines and unreadable audio (counted) instead of stopping",
     )
-    p.add_argument("--decoder", choices=["greedy", "beam"], default="greedy")
-    p.add_argument("--beam-width", type=int, default=16, help="beams for --decoder beam")
-    p.add_argument(
-        "--lm",
-        metavar="FILE",
-        help="character language model for --decoder beam (default: the model directory's "
-        "lm.npz when it has one; make one with `asr lm`)",
-    )
-    p.add_argument("--no-lm", action="store_true", help="beam search without a language model")
+    _add_decoder_args(p)
     p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser(
