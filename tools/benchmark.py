@@ -16,7 +16,7 @@ measures, each stage in a fresh process so peak memory does not mix:
   batch shape, and the best later epoch, in audio seconds per wall second; then the same
   with the other conv stride (2 or 3) on the last backend (RNN steps are the CPU lever);
 - end-to-end transcription with the shipped model (WAV loading, features, model, decoding
-  with word timings), greedy, beam 16, and beam 16 with the shipped LM, after a warm-up;
+  with word timings), greedy, beam 16, and beam 16 and 64 with the shipped LM, after a warm-up;
 - peak RSS of each process, and of transcribing one long file (``--long-minutes``).
 """
 
@@ -142,8 +142,9 @@ def child_train(
 
 
 def child_transcribe(manifest: Path) -> dict:
-    """Greedy, beam-16 and (when the shipped model has its LM) beam-16 + LM transcription of
-    every file, each timed after a warm-up pass."""
+    """Greedy, beam-16 and (when the shipped model has its LM) beam-16 and beam-64 + LM
+    transcription of every file, each timed after a warm-up pass (beam 64 reuses beam 16's:
+    same model shapes, and the LM search is NumPy)."""
     from asr.audio import audio_duration
     from asr.manifest import read_manifest
     from asr.transcribe import Transcriber
@@ -153,14 +154,15 @@ def child_transcribe(manifest: Path) -> dict:
     t = Transcriber.load()
     lm_path = t.lm_path
     result: dict = {"device": _device(), "audio_s": audio_s}
-    runs = [("greedy_xrt", "greedy", None), ("beam_xrt", "beam", None)]
+    runs = [("greedy_xrt", "greedy", None, 16), ("beam_xrt", "beam", None, 16)]
     if lm_path is not None:
-        runs.append(("beam_lm_xrt", "beam", lm_path))
-    for key, decoder, lm in runs:
+        runs += [("beam_lm_xrt", "beam", lm_path, 16), ("beam64_lm_xrt", "beam", lm_path, 64)]
+    for key, decoder, lm, width in runs:
         t.lm_path = lm
-        t.transcribe_files(paths, decoder=decoder, beam_width=16)  # compiles, reads the LM
+        if width == 16:
+            t.transcribe_files(paths, decoder=decoder, beam_width=width)  # compiles, reads LM
         start = time.perf_counter()
-        t.transcribe_files(paths, decoder=decoder, beam_width=16)
+        t.transcribe_files(paths, decoder=decoder, beam_width=width)
         result[key] = audio_s / (time.perf_counter() - start)
     result["peak_mib"] = _peak_mib()
     return result
@@ -356,6 +358,14 @@ def main(argv: list[str] | None = None) -> int:
                     (
                         f"transcription beam 16 + LM ({backend})",
                         f"{r['beam_lm_xrt']:.0f}x real time",
+                        f"{where}, its 6-gram character LM",
+                    )
+                )
+            if "beam64_lm_xrt" in r:
+                rows.append(
+                    (
+                        f"transcription beam 64 + LM ({backend})",
+                        f"{r['beam64_lm_xrt']:.0f}x real time",
                         f"{where}, its 6-gram character LM",
                     )
                 )
