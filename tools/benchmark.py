@@ -358,7 +358,7 @@ def main(argv: list[str] | None = None) -> int:
                     (
                         f"transcription beam 16 + LM ({backend})",
                         f"{r['beam_lm_xrt']:.0f}x real time",
-                        f"{where}, its 6-gram character LM",
+                        f"{where}, its character LM",
                     )
                 )
             if "beam64_lm_xrt" in r:
@@ -366,7 +366,7 @@ def main(argv: list[str] | None = None) -> int:
                     (
                         f"transcription beam 64 + LM ({backend})",
                         f"{r['beam64_lm_xrt']:.0f}x real time",
-                        f"{where}, its 6-gram character LM",
+                        f"{where}, its character LM",
                     )
                 )
             rows.append((f"transcription peak RSS ({backend})", f"{r['peak_mib']:.0f} MiB", where))
