@@ -201,7 +201,7 @@ def _cmd_lm(args: argparse.Namespace) -> int:
     chars = sum(len(s) for s in sentences)
     print(
         f"{out}: {args.order}-gram character LM from {len(sentences)} sentences "
-        f"({chars} characters), {sum(len(g) for g in lm.grams.values())} n-grams"
+        f"({chars} characters), {lm.num_ngrams} n-grams"
     )
     return 0
 

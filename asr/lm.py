@@ -39,7 +39,7 @@ class CharLM:
         self,
         alphabet: str,
         order: int,
-        grams: dict[int, dict[str, int]],
+        grams: dict[int, tuple[np.ndarray, np.ndarray]],
         weight: float,
         bonus: float,
     ) -> None:
@@ -49,13 +49,14 @@ class CharLM:
             raise ValueError(f"alphabet must not contain {START!r} or {END!r}")
         self.alphabet = alphabet
         self.order = order
-        self.grams = grams  # n -> {n-gram string: count (raw for order n, else continuation)}
+        # n -> (n-gram strings, counts: raw for order n, else continuation), as saved
+        self.grams = grams
         self.weight = weight  # log-probability scale in beam search (shallow fusion)
         self.bonus = bonus  # per-character reward that offsets the LM's bias to short text
         self._vocab = END + alphabet  # index = token id; 0 is the end of the sentence
         self._index = {c: i for i, c in enumerate(self._vocab)}
-        self._tables = {n: _ContextTable(g, self._index) for n, g in grams.items()}
-        self._discount = {n: _discount(g) for n, g in grams.items()}
+        self._tables = {n: _ContextTable(g, c, self._index) for n, (g, c) in grams.items()}
+        self._discount = {n: _discount(c) for n, (_, c) in grams.items()}
         self._cache: dict[str, np.ndarray] = {}
 
     @classmethod
@@ -83,7 +84,15 @@ class CharLM:
             raw.update(text[i - order + 1 : i + 1] for i in range(order - 1, len(text)))
         if not raw:
             raise ValueError("no text to train the language model on")
-        return cls(alphabet, order, _kneser_ney_counts(raw, order), weight, bonus)
+        grams = {
+            n: (np.array(list(g), dtype=f"<U{n}"), np.fromiter(g.values(), np.int64, len(g)))
+            for n, g in _kneser_ney_counts(raw, order).items()
+        }
+        return cls(alphabet, order, grams, weight, bonus)
+
+    @property
+    def num_ngrams(self) -> int:
+        return sum(len(g) for g, _ in self.grams.values())
 
     def next_log_probs(self, history: str) -> np.ndarray:
         """log P(token | history) for every token id (0 = end of sentence)."""
@@ -139,9 +148,9 @@ class CharLM:
             "bonus": self.bonus,
         }
         arrays: dict[str, np.ndarray] = {"meta": np.array(json.dumps(meta))}
-        for n, g in self.grams.items():
-            arrays[f"grams{n}"] = np.array(list(g), dtype=f"<U{n}")
-            arrays[f"counts{n}"] = np.array(list(g.values()), dtype=np.uint32)
+        for n, (g, c) in self.grams.items():
+            arrays[f"grams{n}"] = g
+            arrays[f"counts{n}"] = c.astype(np.uint32)
         tmp = path.with_name(f".{path.name}.tmp.npz")
         np.savez_compressed(tmp, **arrays)
         os.replace(tmp, path)
@@ -158,15 +167,12 @@ class CharLM:
                     raise ValueError(f"format {meta.get('format')!r}, expected {FORMAT!r}")
                 order = int(meta["order"])
                 grams = {
-                    n: dict(
-                        zip(
-                            data[f"grams{n}"].tolist(),
-                            data[f"counts{n}"].tolist(),
-                            strict=True,
-                        )
-                    )
+                    n: (data[f"grams{n}"], data[f"counts{n}"].astype(np.int64))
                     for n in range(1, order + 1)
                 }
+                for n, (g, c) in grams.items():
+                    if g.dtype != np.dtype(f"<U{n}") or g.shape != c.shape:
+                        raise ValueError(f"grams{n} is not {n}-character strings with counts")
         except FileNotFoundError as e:
             raise ConfigError(f"{path}: language model not found; make one with `asr lm`") from e
         except (OSError, EOFError, zipfile.BadZipFile, ValueError, KeyError, TypeError) as e:
@@ -186,9 +192,8 @@ def _kneser_ney_counts(raw: Counter[str], order: int) -> dict[int, dict[str, int
     return grams
 
 
-def _discount(counts: dict[str, int]) -> float:
+def _discount(values: np.ndarray) -> float:
     """Absolute discount D = n1 / (n1 + 2 n2) from the counts of counts (Ney et al.)."""
-    values = np.fromiter(counts.values(), dtype=np.int64, count=len(counts))
     n1, n2 = int((values == 1).sum()), int((values == 2).sum())
     if n1 == 0 or n2 == 0:
         return 0.5
@@ -200,18 +205,20 @@ class _ContextTable:
     indexes are ``ids[offsets[r]:offsets[r + 1]]``. One NumPy array per context took 1 GiB
     and 15 s to load for a 10-gram; flat arrays take a fraction of both."""
 
-    def __init__(self, counts: dict[str, int], index: dict[str, int]) -> None:
-        grams = sorted(counts)  # n-grams of one order: equal contexts are adjacent
-        self.rows: dict[str, int] = {}
-        starts: list[int] = []
-        for i, gram in enumerate(grams):
-            if gram[:-1] not in self.rows:
-                self.rows[gram[:-1]] = len(starts)
-                starts.append(i)
-        self.offsets = np.array([*starts, len(grams)], dtype=np.int64)
-        self.ids = np.array([index[g[-1]] for g in grams], dtype=np.intp)
-        self.counts = np.array([counts[g] for g in grams], dtype=np.float64)
-        self.totals = np.add.reduceat(self.counts, self.offsets[:-1]) if grams else np.zeros(0)
+    def __init__(self, grams: np.ndarray, counts: np.ndarray, index: dict[str, int]) -> None:
+        order = np.argsort(grams, kind="stable")  # n-grams of one order: equal contexts adjacent
+        grams, counts = grams[order], counts[order]
+        n = grams.dtype.itemsize // 4
+        codes = grams.view(np.uint32).reshape(len(grams), n)  # one code point per character
+        new = np.ones(len(grams), dtype=bool)
+        new[1:] = np.any(codes[1:, :-1] != codes[:-1, :-1], axis=1)
+        starts = np.flatnonzero(new)
+        self.rows: dict[str, int] = {g[:-1]: r for r, g in enumerate(grams[starts].tolist())}
+        self.offsets = np.append(starts, len(grams)).astype(np.int64)
+        last, where = np.unique(codes[:, -1], return_inverse=True)
+        self.ids = np.array([index[chr(c)] for c in last], dtype=np.intp)[where.reshape(-1)]
+        self.counts = counts.astype(np.float64)
+        self.totals = np.add.reduceat(self.counts, starts) if len(grams) else np.zeros(0)
 
     def get(self, context: str) -> tuple[np.ndarray, np.ndarray, float] | None:
         """(next token ids, their counts, the counts' sum), or None for an unseen context."""

@@ -75,6 +75,16 @@ def test_an_npz_of_something_else_is_refused(tmp_path: Path) -> None:
         CharLM.load(path)
 
 
+def test_an_lm_file_with_mismatched_arrays_is_refused(lm: CharLM, tmp_path: Path) -> None:
+    path = lm.save(tmp_path / "lm.npz")
+    with np.load(path, allow_pickle=False) as data:
+        arrays = {k: data[k] for k in data.files}
+    arrays["counts3"] = arrays["counts3"][:-1]  # one count short
+    np.savez(path, **arrays)
+    with pytest.raises(ConfigError, match=r"lm\.npz: not an asr language model.*grams3"):
+        CharLM.load(path)
+
+
 def test_training_input_errors() -> None:
     with pytest.raises(ValueError, match="no text"):
         CharLM.train(["", ""])
