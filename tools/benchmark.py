@@ -347,28 +347,16 @@ def main(argv: list[str] | None = None) -> int:
                 rows.append((f"transcription ({backend})", "failed", "see the error above"))
                 continue
             where = f"{backend} on {r['device']}, shipped model, {r['audio_s'] / 60:.1f} min"
-            rows.append(
-                (f"transcription greedy ({backend})", f"{r['greedy_xrt']:.0f}x real time", where)
-            )
-            rows.append(
-                (f"transcription beam 16 ({backend})", f"{r['beam_xrt']:.0f}x real time", where)
-            )
-            if "beam_lm_xrt" in r:
-                rows.append(
-                    (
-                        f"transcription beam 16 + LM ({backend})",
-                        f"{r['beam_lm_xrt']:.0f}x real time",
-                        f"{where}, its character LM",
-                    )
-                )
-            if "beam64_lm_xrt" in r:
-                rows.append(
-                    (
-                        f"transcription beam 64 + LM ({backend})",
-                        f"{r['beam64_lm_xrt']:.0f}x real time",
-                        f"{where}, its character LM",
-                    )
-                )
+            lm = f"{where}, its character LM"
+            for key, label, conditions in [
+                ("greedy_xrt", "greedy", where),
+                ("beam_xrt", "beam 16", where),
+                ("beam_lm_xrt", "beam 16 + LM", lm),
+                ("beam64_lm_xrt", "beam 64 + LM", lm),
+            ]:
+                if key in r:  # the LM rows only when the shipped model has its LM
+                    figure = f"{r[key]:.0f}x real time"
+                    rows.append((f"transcription {label} ({backend})", figure, conditions))
             rows.append((f"transcription peak RSS ({backend})", f"{r['peak_mib']:.0f} MiB", where))
         if args.long_minutes > 0:
             from bench_long_audio import write_long_wav
