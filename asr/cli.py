@@ -141,6 +141,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
             seed=args.seed,
             jobs=args.jobs,
             augment=not args.no_augment,
+            warp=not (args.no_augment or args.no_warp),
             init_from=Path(args.init_from) if args.init_from else None,
             skip_invalid=args.skip_invalid,
             lr_schedule=args.lr_schedule,
@@ -342,7 +343,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--jobs", type=int, help="processes for feature extraction")
     p.add_argument(
-        "--no-augment", action="store_true", help="no time/feature masking of training batches"
+        "--no-augment",
+        action="store_true",
+        help="no augmentation of training batches (neither masking nor warping)",
+    )
+    p.add_argument(
+        "--no-warp",
+        action="store_true",
+        help="no random vocal-tract (frequency) warp of training utterances; masking stays",
     )
     p.add_argument(
         "--skip-invalid",

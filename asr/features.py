@@ -11,12 +11,15 @@ from typing import Literal
 
 import numpy as np
 import python_speech_features as psf
+import scipy.fft
 
 SAMPLE_RATE = 16000  # Hz
 WINDOW_SECONDS = 0.025  # 400 samples at 16 kHz
 HOP_SECONDS = 0.010  # 160 samples at 16 kHz: 100 frames per second
 NFFT = 512  # >= window length in samples at 16 kHz
 PREEMPHASIS = 0.97
+CEPLIFTER = 22  # python_speech_features' default lifter, which mfcc() applies
+WARP_BOUNDARY = 0.8  # of Nyquist: above it the warp bends back so Nyquist maps to itself
 
 
 @dataclass(frozen=True)
@@ -100,6 +103,49 @@ def compute_features(samples: np.ndarray, config: FeatureConfig) -> np.ndarray:
     """Un-normalized (frames, config.dim) float32 features of one utterance."""
     base = base_features(samples, config)
     return add_deltas(base) if config.deltas else base
+
+
+def _band_warp(num_filters: int, sample_rate: int, alpha: float) -> np.ndarray:
+    """(target, source) interpolation matrix moving mel bands as a vocal tract ``alpha``
+    times shorter would (VTLP's piecewise-linear warp; ``alpha`` > 1 raises formants)."""
+    nyquist = sample_rate / 2
+    mels = np.linspace(psf.hz2mel(0), psf.hz2mel(nyquist), num_filters + 2)
+    centers = psf.mel2hz(mels[1:-1])
+    bend = WARP_BOUNDARY * nyquist * min(1.0, alpha)
+    source = np.where(
+        centers <= bend,
+        centers / alpha,
+        bend / alpha + (centers - bend) * (nyquist - bend / alpha) / (nyquist - bend),
+    )
+    pos = (psf.hz2mel(source) - mels[1]) / (mels[2] - mels[1])
+    pos = np.clip(pos, 0, num_filters - 1)
+    low = np.minimum(np.floor(pos).astype(int), num_filters - 2)
+    frac = pos - low
+    matrix = np.zeros((num_filters, num_filters))
+    rows = np.arange(num_filters)
+    matrix[rows, low] = 1 - frac
+    matrix[rows, low + 1] += frac
+    return matrix
+
+
+def frequency_warp(config: FeatureConfig, alpha: float) -> np.ndarray:
+    """(base_dim, base_dim) matrix W: ``base_features(x) @ W`` approximates the features of
+    the same speech from a speaker whose formants sit ``alpha`` times higher.
+
+    Why: a few synthetic voices span few vocal tracts; warping the spectral envelope (VTLP,
+    Jaitly & Hinton 2013) makes new ones during training without new audio. For MFCCs the
+    warp acts on the smooth envelope the liftered cepstra describe; c0 (log energy) is kept.
+    W is linear, so the same W warps delta and delta-delta blocks.
+    """
+    bands = _band_warp(config.num_filters, config.sample_rate, alpha)
+    if config.kind == "fbank":
+        return bands.T.astype(np.float32)
+    n = config.num_cepstra
+    dct = scipy.fft.dct(np.eye(config.num_filters), type=2, norm="ortho", axis=0)[1:n]
+    lift = 1 + (CEPLIFTER / 2) * np.sin(np.pi * np.arange(1, n) / CEPLIFTER)
+    warp = np.eye(n)
+    warp[1:, 1:] = (lift[:, None] * dct) @ bands @ (dct.T / lift[None, :])
+    return warp.T.astype(np.float32)
 
 
 class Normalizer:

@@ -22,10 +22,12 @@ from tqdm import tqdm
 
 from asr.config import CONFIG_NAME, Config, atomic_write_text, load_config, save_config
 from asr.data import (
+    Augmentation,
     CTCBatches,
     FeatureSet,
     Prepared,
     SpecAugment,
+    VocalTractWarp,
     extract_features,
     prepare_examples,
 )
@@ -70,6 +72,7 @@ class TrainOptions:
     jobs: int | None = None
     progress: bool = True
     augment: bool = True  # SpecAugment-style masking of training batches
+    warp: bool = True  # a random vocal-tract (frequency) warp per training utterance
     init_from: Path | None = None  # start from this model directory's weights (fine-tuning)
     skip_invalid: bool = False  # leave out bad lines/audio/unfit transcripts instead of failing
     lr_schedule: str = "constant"  # or "cosine": decay to COSINE_FLOOR x the rate by --epochs
@@ -228,6 +231,12 @@ def train(options: TrainOptions) -> TrainResult:
         log(f"starting from the weights of {options.init_from}")
     training = build_training_model(inference)
 
+    augmentations: list[Augmentation] = []
+    if options.warp:  # first: masks stay at the mean instead of being warped away from it
+        augmentations.append(VocalTractWarp.build(config.features, norm))
+    if options.augment:
+        augmentations.append(SpecAugment(config.features.base_dim))
+
     def train_batches(epoch: int) -> CTCBatches:
         return CTCBatches(
             train_ex,
@@ -235,7 +244,7 @@ def train(options: TrainOptions) -> TrainResult:
             options.batch_size,
             seed=options.seed + epoch,
             drop_remainder=True,
-            augment=SpecAugment(config.features.base_dim) if options.augment else None,
+            augment=augmentations,
         )
 
     batches = train_batches(0)  # a cosine schedule needs the number of steps per epoch

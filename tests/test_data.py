@@ -8,9 +8,17 @@ import numpy as np
 import pytest
 
 from asr.config import ModelConfig
-from asr.data import CTCBatches, FeatureSet, bucket_width, label_width, prepare_examples
+from asr.data import (
+    CTCBatches,
+    FeatureSet,
+    SpecAugment,
+    VocalTractWarp,
+    bucket_width,
+    label_width,
+    prepare_examples,
+)
 from asr.errors import ManifestError
-from asr.features import FeatureConfig, Normalizer
+from asr.features import FeatureConfig, Normalizer, frequency_warp
 from asr.text import Tokenizer
 
 
@@ -133,3 +141,37 @@ def test_label_width_follows_the_time_width() -> None:
     batches = CTCBatches(ex, model, batch_size=8, seed=0)
     shapes = {(batches[i]["features"].shape[1], batches[i]["labels"].shape[1]) for i in range(50)}
     assert len(shapes) == len({t for t, _ in shapes})
+
+
+def test_warp_equals_warping_the_raw_features_then_normalizing() -> None:
+    """The normalized-space transform is exactly raw @ W (per block), renormalized; padding
+    beyond each row's frames stays at the mean (0)."""
+    cfg = FeatureConfig()
+    rng = np.random.default_rng(1)
+    raw = [rng.normal(3, 2, size=(n, cfg.dim)).astype(np.float32) for n in (50, 30)]
+    norm = Normalizer.fit(raw)
+    warp = VocalTractWarp.build(cfg, norm, low=1.2, high=1.2, steps=1)
+    x = np.zeros((2, 64, cfg.dim), np.float32)
+    for row, f in enumerate(raw):
+        x[row, : len(f)] = norm(f)
+    warp(x, np.array([50, 30]), rng)
+    full = np.kron(np.eye(3), frequency_warp(cfg, 1.2))
+    for row, f in enumerate(raw):
+        np.testing.assert_allclose(x[row, : len(f)], norm(f @ full), atol=1e-4)
+        assert not x[row, len(f) :].any()
+    assert not np.allclose(x[0, :50], norm(raw[0]), atol=0.1)  # 1.2 really moved something
+
+
+def test_batches_apply_their_augmentations_and_keep_labels() -> None:
+    model = ModelConfig(conv_stride=2)
+    data = _feature_set([120, 90, 100, 80], ["hello", "hi", "abc", "x"])
+    norm = Normalizer.fit(data.features)
+    ex = prepare_examples(data, norm, Tokenizer(), model)
+    warp = VocalTractWarp.build(data.config, norm)
+    plain = CTCBatches(ex, model, batch_size=2, shuffle=False)
+    augmented = CTCBatches(ex, model, batch_size=2, shuffle=False, augment=(warp, SpecAugment(13)))
+    for b in range(len(plain)):
+        x, y = plain[b]["features"], augmented[b]["features"]
+        assert x.shape == y.shape and not np.array_equal(x, y)
+        assert np.isfinite(y).all()
+        np.testing.assert_array_equal(plain[b]["labels"], augmented[b]["labels"])

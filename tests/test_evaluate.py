@@ -378,3 +378,41 @@ def test_render_tool_says_how_to_install_chromium(
     assert tool.main([str(page)]) == 2
     err = capsys.readouterr().err
     assert "apt-get install chromium" in err and len(err.strip().splitlines()) == 1
+
+
+# --- per-voice breakdown (tools/voice_breakdown.py) -------------------------------------------
+
+
+def test_voice_breakdown_groups_a_report_by_engine_and_family(tmp_path: Path, capsys) -> None:
+    spec = importlib.util.spec_from_file_location("vb", ROOT / "tools/voice_breakdown.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    voices = {"a.wav": "espeak-ng:en-gb+steph2", "b.wav": "espeak-ng:en-us+Steph"}
+    voices["c.wav"] = "flite:awb"
+    (tmp_path / "voices.jsonl").write_text(
+        "".join(
+            json.dumps({"audio_filepath": f"wavs/{a}", "voice": v}) + "\n"
+            for a, v in voices.items()
+        )
+    )
+    scores = {"a.wav": (1, 10, 1, 2), "b.wav": (3, 10, 1, 2), "c.wav": (5, 10, 2, 2)}
+    per = [
+        dict(
+            audio_filepath=str(tmp_path / "wavs" / a),
+            char_errors=ce,
+            chars=c,
+            word_errors=we,
+            words=w,
+        )
+        for a, (ce, c, we, w) in scores.items()
+    ]
+    report = {"decoder": "greedy", "cer": 0.3, "wer": 4 / 6, "per_utterance": per}
+    (tmp_path / "r.json").write_text(json.dumps(report))
+    assert tool.main([str(tmp_path / "r.json"), str(tmp_path / "voices.jsonl")]) == 0
+    out = capsys.readouterr().out
+    assert "| flite:awb | 1 | 50.00% | 100.00% | 33% |" in out
+    assert "| espeak-ng:steph | 2 | 20.00% | 50.00% | 67% |" in out  # steph2 and Steph: one family
+    assert "| espeak-ng | 2 | 20.00% | 50.00% | 67% |" in out
+    (tmp_path / "voices.jsonl").write_text('{"audio_filepath": "wavs/a.wav"}\n')
+    with pytest.raises(SystemExit, match=r"voices.jsonl:1: .*make_corpus"):
+        tool.main([str(tmp_path / "r.json"), str(tmp_path / "voices.jsonl")])

@@ -1,9 +1,19 @@
 """Feature extraction follows the frame constants; normalization statistics are sound."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
+from scipy.signal import resample_poly
 
-from asr.features import FeatureConfig, Normalizer, compute_features
+from asr.audio import load_audio
+from asr.features import (
+    FeatureConfig,
+    Normalizer,
+    base_features,
+    compute_features,
+    frequency_warp,
+)
 
 
 @pytest.mark.parametrize("seconds", [0.01, 0.5, 1.0, 3.37])
@@ -46,3 +56,40 @@ def test_normalizer_gives_zero_mean_unit_std() -> None:
 def test_normalizer_guards_constant_dims() -> None:
     norm = Normalizer.fit([np.ones((5, 2), np.float32)])
     assert np.isfinite(norm(np.ones((3, 2), np.float32))).all()
+
+
+SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples"
+
+
+@pytest.mark.parametrize("kind", ["mfcc", "fbank"])
+def test_warp_by_one_is_identity(kind: str) -> None:
+    cfg = FeatureConfig(kind=kind)
+    np.testing.assert_allclose(frequency_warp(cfg, 1.0), np.eye(cfg.base_dim), atol=1e-6)
+
+
+def test_fbank_warp_moves_a_band_up() -> None:
+    cfg = FeatureConfig(kind="fbank")
+    bands = np.zeros(cfg.num_filters, np.float32)
+    bands[10] = 1.0
+    assert np.argmax(bands @ frequency_warp(cfg, 1.2)) > 10
+    assert np.argmax(bands @ frequency_warp(cfg, 0.8)) < 10
+
+
+@pytest.mark.parametrize(("up", "down"), [(10, 11), (11, 10)])
+def test_mfcc_warp_mimics_a_frequency_scaled_voice(up: int, down: int) -> None:
+    """Resampling speech without changing its rate scales every frequency by down/up; the
+    warp by that factor brings the average cepstrum closer to it, the inverse one farther."""
+    cfg = FeatureConfig()
+    clips = [load_audio(p) for p in sorted(SAMPLES.glob("*.wav"))]
+
+    def mean_cepstrum(signals: list[np.ndarray]) -> np.ndarray:
+        return np.concatenate([base_features(s, cfg) for s in signals]).mean(axis=0)
+
+    plain = mean_cepstrum(clips)
+    scaled = mean_cepstrum([resample_poly(c, up, down) for c in clips])
+    alpha = down / up
+
+    def distance(a: float) -> float:
+        return float(np.linalg.norm((plain @ frequency_warp(cfg, a) - scaled)[1:]))
+
+    assert distance(alpha) < 0.75 * distance(1.0) < distance(1 / alpha)
