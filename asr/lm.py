@@ -1,7 +1,7 @@
 """A character n-gram language model for beam search (interpolated Kneser-Ney, pure NumPy).
 
 Why characters, not words: the acoustic model spells, so its errors are misspellings
-("mutters" for "matters", "now" for "know"); a character model scores any spelling, needs no
+("biligy" for "biology", "now" for "know"); a character model scores any spelling, needs no
 vocabulary and no external toolkit, and a 6-gram trained on a few MB of text knows English
 spelling well enough to pick the right one among the beam's candidates.
 
