@@ -195,6 +195,7 @@ class Prepared:
     paths: list[str]
     output_lengths: np.ndarray
     skipped: list[str]
+    durations: np.ndarray  # seconds of audio per utterance, for honest throughput figures
 
 
 def prepare_examples(
@@ -202,6 +203,7 @@ def prepare_examples(
 ) -> Prepared:
     """Normalize, encode and drop utterances CTC cannot align (label longer than frames)."""
     feats, labels, texts, paths, lengths, skipped = [], [], [], [], [], []
+    durations: list[float] = []
     for i, (f, text, path) in enumerate(zip(data.features, data.texts, data.paths, strict=True)):
         if not text:
             skipped.append(f"{data.where(i)}: empty transcript after normalization")
@@ -222,7 +224,18 @@ def prepare_examples(
         texts.append(text)
         paths.append(path)
         lengths.append(out_len)
-    return Prepared(feats, labels, texts, paths, np.array(lengths, dtype=np.int32), skipped)
+        durations.append(
+            data.durations[i] if data.durations else f.shape[0] / data.config.frames_per_second
+        )
+    return Prepared(
+        feats,
+        labels,
+        texts,
+        paths,
+        np.array(lengths, dtype=np.int32),
+        skipped,
+        np.array(durations, dtype=np.float64),
+    )
 
 
 class CTCBatches(keras.utils.PyDataset):
@@ -300,6 +313,11 @@ class CTCBatches(keras.utils.PyDataset):
     def total_frames(self) -> int:
         """Feature frames per pass over the data."""
         return int(self._frames.sum())
+
+    def audio_seconds(self) -> float:
+        """Audio in this epoch's batches: a dropped remainder is not trained on, so it must
+        not count towards training throughput (it inflated small-corpus figures)."""
+        return float(sum(self.examples.durations[b].sum() for b in self._batches))
 
     def batch_indices(self, index: int) -> np.ndarray:
         """Utterance indices in batch ``index``."""

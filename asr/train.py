@@ -268,11 +268,8 @@ def train(options: TrainOptions) -> TrainResult:
     if initial_epoch >= options.epochs:
         log(f"already trained {initial_epoch} epochs; raise --epochs to train more")
     val_batches = CTCBatches(val_ex, config.model, options.batch_size, shuffle=False)
-    audio_seconds = (
-        train_set.hours * 3600 * len(train_ex.features) / max(len(train_set.features), 1)
-    )
     monitor = EpochEnd(
-        inference, training, val_batches, val_ex, tokenizer, out, state, audio_seconds, log
+        inference, training, val_batches, val_ex, tokenizer, out, state, batches, log
     )
     callbacks: list[keras.callbacks.Callback] = [monitor]
     if options.progress:
@@ -425,13 +422,14 @@ class EpochEnd(keras.callbacks.Callback):
         tokenizer: Tokenizer,
         out: Path,
         state: dict,
-        audio_seconds: float,
+        train_batches: CTCBatches,
         log,
     ) -> None:
         super().__init__()
         self.inference, self.training = inference, training
         self.val_batches, self.val_ex, self.tokenizer = val_batches, val_ex, tokenizer
-        self.out, self.state, self.audio_seconds, self.log = out, state, audio_seconds, log
+        self.out, self.state, self.train_batches, self.log = out, state, train_batches, log
+        self.audio_seconds = 0.0  # in the running epoch's batches
         self.started = time.perf_counter()
         self.last_epoch = 0
         self.last_xrt = 0.0
@@ -440,6 +438,7 @@ class EpochEnd(keras.callbacks.Callback):
         self.non_finite: tuple[int, int, float] | None = None  # (epoch, batch, loss)
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self.audio_seconds = self.train_batches.audio_seconds()
         self.started = time.perf_counter()
         self.epoch = epoch
 

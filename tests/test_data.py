@@ -79,6 +79,22 @@ def test_drop_remainder_and_reshuffle() -> None:
     assert len(orders | {tuple(first)}) > 1
 
 
+def test_audio_seconds_counts_only_batched_utterances() -> None:
+    """Training throughput divides this by the epoch's time: a dropped remainder (here the
+    two longest utterances) was not trained on and must not count."""
+    model = ModelConfig()
+    frames = list(range(50, 150, 10))
+    data = _feature_set(frames, ["abc"] * 10)
+    data.durations = [n / 100 + 0.5 for n in frames]  # manifest durations, not frame counts
+    ex = prepare_examples(data, Normalizer.fit(data.features), Tokenizer(), model)
+    dropped = CTCBatches(ex, model, batch_size=4, shuffle=False, drop_remainder=True)
+    kept = np.concatenate([dropped.batch_indices(b) for b in range(len(dropped))])
+    assert sorted(kept.tolist()) == list(range(8))
+    assert dropped.audio_seconds() == pytest.approx(sum(data.durations[:8]))
+    whole = CTCBatches(ex, model, batch_size=4, shuffle=False)
+    assert whole.audio_seconds() == pytest.approx(sum(data.durations))
+
+
 @pytest.mark.parametrize("n", [1, 31, 32, 33, 100, 1000, 5000])
 def test_bucket_width_covers_and_stays_close(n: int) -> None:
     w = bucket_width(n)
