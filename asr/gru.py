@@ -6,16 +6,29 @@ on 2 CPU cores it costs about five times the forward pass. Here only the (B, 3u)
 recurrent product stays inside the backward loop; the input projection, its gradients and
 the recurrent kernel's gradient become one large matrix product each, outside it. Built from
 keras.ops alone (``custom_gradient``, ``scan``), so it runs under TensorFlow and JAX;
-inference, other backends and configurations it does not cover use Keras's own loop.
+inference, other backends, TensorFlow on a GPU (cuDNN) and configurations it does not
+cover use Keras's own loop.
 """
 
 from __future__ import annotations
+
+import functools
 
 import keras
 from keras import layers, ops
 
 PACKAGE = "asr"
 FAST_BACKENDS = ("jax", "tensorflow")
+
+
+@functools.cache
+def _tensorflow_gpu() -> bool:
+    """Under TensorFlow with a GPU Keras's GRU runs cuDNN's kernel, which beats any scan."""
+    if keras.backend.backend() != "tensorflow":
+        return False
+    import tensorflow as tf
+
+    return bool(tf.config.list_logical_devices("GPU"))
 
 
 def _split3(x, units: int):
@@ -111,6 +124,7 @@ class FastGRU(layers.GRU):
         return bool(
             training
             and keras.backend.backend() in FAST_BACKENDS
+            and not _tensorflow_gpu()
             and cell.reset_after
             and cell.use_bias
             and not cell.dropout
