@@ -13,7 +13,7 @@ import keras
 from keras import layers, ops
 
 from asr.config import Config
-from asr.gru import FastGRU
+from asr.rnn import FastGRU, FastLSTM
 
 PACKAGE = "asr"
 
@@ -56,10 +56,11 @@ class CTCLoss(layers.Layer):
 def _rnn(config: Config, index: int) -> layers.Layer:
     """One cuDNN-compatible bidirectional layer (default activations, no recurrent dropout).
 
-    GRUs are FastGRU: Keras's GRU with a cheaper training gradient, same weights and outputs.
+    FastGRU and FastLSTM are Keras's GRU and LSTM with a cheaper training gradient (same
+    weights and outputs).
     """
     units = config.model.rnn_units
-    cell = FastGRU if config.model.arch == "bigru" else layers.LSTM
+    cell = FastGRU if config.model.arch == "bigru" else FastLSTM
     return layers.Bidirectional(
         cell(units, return_sequences=True, name=f"{config.model.arch[2:]}_{index}"),
         name=f"{config.model.arch}_{index}",

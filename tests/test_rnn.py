@@ -1,4 +1,5 @@
-"""FastGRU: Keras's GRU with a hand-written training gradient must equal Keras's own loop."""
+"""FastGRU and FastLSTM: Keras's GRU and LSTM with hand-written training gradients must
+equal Keras's own loop, outputs and gradients alike."""
 
 from __future__ import annotations
 
@@ -14,8 +15,8 @@ import pytest
 from keras import layers
 
 from asr.config import Config, ModelConfig
-from asr.gru import FastGRU
 from asr.model import build_inference_model
+from asr.rnn import FastGRU, FastLSTM
 
 T, FEATURES, UNITS = 23, 7, 5
 LENGTHS = np.array([23, 17, 9, 1])  # full, partial, short and a single frame
@@ -48,24 +49,29 @@ def _gradients(layer: layers.Layer, x: np.ndarray, mask, target: np.ndarray):
     pytest.skip(f"no gradient helper for the {backend} backend")
 
 
-def _pair(kind: str) -> tuple[layers.Layer, layers.Layer]:
-    """The same layer built from keras.layers.GRU and from FastGRU."""
+CELLS = {"gru": (layers.GRU, FastGRU), "lstm": (layers.LSTM, FastLSTM)}
+
+
+def _pair(cell: str, kind: str) -> tuple[layers.Layer, layers.Layer]:
+    """The same layer built from Keras's cell and from its fast counterpart."""
     if kind == "bidirectional":
         make = lambda cell: layers.Bidirectional(cell(UNITS, return_sequences=True))  # noqa: E731
     elif kind == "backwards":
         make = lambda cell: cell(UNITS, return_sequences=True, go_backwards=True)  # noqa: E731
     else:  # masked steps return the carried state, not zeros
         make = lambda cell: cell(UNITS, return_sequences=True)  # noqa: E731
-    return make(layers.GRU), make(FastGRU)
+    keras_cell, fast_cell = CELLS[cell]
+    return make(keras_cell), make(fast_cell)
 
 
 @pytest.mark.parametrize("masked", [True, False], ids=["masked", "unmasked"])
 @pytest.mark.parametrize("kind", ["bidirectional", "backwards", "forward"])
-def test_outputs_and_gradients_equal_keras_gru(kind: str, masked: bool) -> None:
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_outputs_and_gradients_equal_keras(cell: str, kind: str, masked: bool) -> None:
     rng = np.random.default_rng(7)
     x = rng.standard_normal((len(LENGTHS), T, FEATURES)).astype("float32")
     mask = np.arange(T)[None, :] < LENGTHS[:, None] if masked else None
-    reference, fast = _pair(kind)
+    reference, fast = _pair(cell, kind)
     reference.build(x.shape)
     fast.build(x.shape)
     # non-zero biases, so both bias rows (input and recurrent) are exercised
@@ -86,14 +92,16 @@ def test_outputs_and_gradients_equal_keras_gru(kind: str, masked: bool) -> None:
     # float32 rounding of another summation order alone is ~1e-5 (seen once in 5 JAX runs).
     want_w, want_x = _gradients(reference, x, mask, target)
     got_w, got_x = _gradients(fast, x, mask, target)
+    # kernel, recurrent kernel and bias per direction
     assert len(got_w) == len(want_w) == (6 if kind == "bidirectional" else 3)
     for g, w in zip(got_w, want_w, strict=True):
         np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(got_x, want_x, rtol=1e-5, atol=1e-5)
 
 
-def test_model_trains_through_the_fast_path() -> None:
-    model = build_inference_model(Config(model=ModelConfig(rnn_units=4, rnn_layers=2)))
+@pytest.mark.parametrize("arch", ["bigru", "bilstm"])
+def test_model_trains_through_the_fast_path(arch: str) -> None:
+    model = build_inference_model(Config(model=ModelConfig(arch=arch, rnn_units=4, rnn_layers=2)))
     grus = [
         side
         for layer in model.layers
@@ -101,11 +109,12 @@ def test_model_trains_through_the_fast_path() -> None:
         for side in (layer.forward_layer, layer.backward_layer)
     ]
     assert len(grus) == 4
-    assert all(isinstance(g, FastGRU) and g._fast_path_applies(True) for g in grus)
+    assert all(isinstance(g, CELLS[arch[2:]][1]) and g._fast_path_applies(True) for g in grus)
     # inference keeps Keras's own loop, and configurations it does not cover fall back
     assert not grus[0]._fast_path_applies(False)
     assert not FastGRU(4, return_sequences=True, dropout=0.2)._fast_path_applies(True)
     assert not FastGRU(4, return_sequences=True, reset_after=False)._fast_path_applies(True)
+    assert not FastLSTM(4, return_sequences=True, recurrent_dropout=0.1)._fast_path_applies(True)
 
 
 @pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax not installed")
@@ -133,4 +142,4 @@ def test_equal_under_jax_too() -> None:
         timeout=600,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert "6 passed" in result.stdout
+    assert "12 passed" in result.stdout
