@@ -13,9 +13,7 @@ import keras
 from keras import layers, ops
 
 from asr.config import Config
-from asr.rnn import FastGRU, FastLSTM
-
-PACKAGE = "asr"
+from asr.rnn import PACKAGE, FastGRU, FastLSTM
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)

@@ -1,13 +1,13 @@
-"""A Keras GRU with a hand-written training gradient: same weights, same outputs, faster.
+"""Keras's GRU and LSTM with hand-written training gradients: same weights and outputs, faster.
 
 Why: under Keras's generic RNN loop the backward pass of the time scan accumulates both
 weight gradients step by step, with a product whose inner dimension is the batch (32), and
-on 2 CPU cores it costs about five times the forward pass. Here only the (B, 3u) x (3u, u)
-recurrent product stays inside the backward loop; the input projection, its gradients and
-the recurrent kernel's gradient become one large matrix product each, outside it. Built from
-keras.ops alone (``custom_gradient``, ``scan``), so it runs under TensorFlow and JAX;
-inference, other backends, TensorFlow on a GPU (cuDNN) and configurations it does not
-cover use Keras's own loop.
+on 2 CPU cores it costs about five times the forward pass. Here only the recurrent product
+(for the GRU (B, 3u) x (3u, u)) stays inside the backward loop; the input projection, its
+gradients and the recurrent kernel's gradient become one large matrix product each, outside
+it. Built from keras.ops alone (``custom_gradient``, ``scan``), so it runs under TensorFlow
+and JAX; inference, other backends, TensorFlow on a GPU (cuDNN) and configurations it does
+not cover use Keras's own loop.
 """
 
 from __future__ import annotations
@@ -33,10 +33,6 @@ def _tensorflow_gpu() -> bool:
 
 def _split(x, units: int, parts: int) -> list:
     return [x[..., k * units : (k + 1) * units] for k in range(parts)]
-
-
-def _split3(x, units: int):
-    return _split(x, units, 3)
 
 
 def _scan(step, init: tuple, xs: list, reverse: bool = False) -> tuple:
@@ -69,7 +65,7 @@ def _forward_scan(gz, gr, gh, m, h0, recurrent_kernel, recurrent_bias):
         h = carry[0]
         a, b, c, mt = inputs
         inner = ops.matmul(h, recurrent_kernel) + recurrent_bias
-        iz, ir, ih = _split3(inner, units)
+        iz, ir, ih = _split(inner, units, 3)
         # where() rather than arithmetic blending: a masked step must give z exactly 1
         z = ops.where(mt > 0, ops.sigmoid(a + iz), ops.ones_like(a))
         r = ops.sigmoid(b + ir)
@@ -84,7 +80,7 @@ def _forward_scan(gz, gr, gh, m, h0, recurrent_kernel, recurrent_bias):
 
 
 @ops.custom_gradient
-def _recurrence(gz, gr, gh, m, h0, recurrent_kernel, recurrent_bias):
+def _gru_recurrence(gz, gr, gh, m, h0, recurrent_kernel, recurrent_bias):
     """States (T, B, u) of a reset-after GRU from time-major input projections ``g*``."""
     states, z, r, hh, ih = _forward_scan(gz, gr, gh, m, h0, recurrent_kernel, recurrent_bias)
 
@@ -225,7 +221,7 @@ def _batch_major_outputs(layer: layers.RNN, states, m):
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class FastGRU(layers.GRU):
-    """``keras.layers.GRU`` whose training pass uses :func:`_recurrence` where it applies."""
+    """``keras.layers.GRU`` whose training pass uses :func:`_gru_recurrence` where it applies."""
 
     def _fast_path_applies(self, training) -> bool:
         return _plain_recurrence(self, training) and bool(self.cell.reset_after)
@@ -236,11 +232,11 @@ class FastGRU(layers.GRU):
         h0 = initial_state[0] if isinstance(initial_state, (list, tuple)) else initial_state
         x, m = _time_major(self, sequences, mask)
         bias = self.cell.bias
-        gz, gr, gh = _split3(ops.matmul(x, self.cell.kernel) + bias[0], self.cell.units)
+        gz, gr, gh = _split(ops.matmul(x, self.cell.kernel) + bias[0], self.cell.units, 3)
         # a tensor, not the variable: TensorFlow's custom_gradient refuses functions that read
         # variables unless the gradient function handles them separately
         kernel = ops.copy(self.cell.recurrent_kernel)
-        states = _recurrence(gz, gr, gh, m, h0, kernel, bias[1])
+        states = _gru_recurrence(gz, gr, gh, m, h0, kernel, bias[1])
         outputs = _batch_major_outputs(self, states, m)
         return outputs[:, -1], outputs, [states[-1]]
 
