@@ -22,7 +22,7 @@ FAST_BACKENDS = ("jax", "tensorflow")
 
 
 @functools.cache
-def _tensorflow_gpu() -> bool:
+def tensorflow_gpu() -> bool:
     """Under TensorFlow with a GPU Keras's GRU runs cuDNN's kernel, which beats any scan."""
     if keras.backend.backend() != "tensorflow":
         return False
@@ -186,7 +186,7 @@ def _plain_recurrence(layer: layers.RNN, training) -> bool:
     return bool(
         training
         and keras.backend.backend() in FAST_BACKENDS
-        and not _tensorflow_gpu()
+        and not tensorflow_gpu()
         and cell.use_bias
         and not cell.dropout
         and not cell.recurrent_dropout

@@ -70,6 +70,40 @@ def test_ctc_loss_layer_matches_hand_count() -> None:
     assert float(np.asarray(loss)[0]) == pytest.approx(-math.log(0.75), rel=1e-4)
 
 
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="TensorFlow's CTC kernel")
+def test_tensorflow_ctc_kernel_matches_keras_ctc_loss() -> None:
+    # The training path under TensorFlow uses its C++ kernel; it must equal ops.ctc_loss in
+    # losses and gradients, whatever the padding holds past each label (repeats included).
+    import tensorflow as tf
+
+    from asr.model import _ctc_loss
+
+    rng = np.random.default_rng(3)
+    batch, frames, classes, width = 6, 50, 28, 12
+    logits = tf.constant(rng.normal(scale=3.0, size=(batch, frames, classes)), tf.float32)
+    label_length = np.array([1, 5, 12, 7, 3, 9], np.int32)
+    logit_length = np.array([50, 31, 40, 17, 9, 50], np.int32)
+    labels = rng.integers(1, classes, size=(batch, width)).astype(np.int32)
+    labels[1, :5] = [4, 4, 4, 9, 9]  # repeats need blanks between them
+    labels[label_length[:, None] <= np.arange(width)] = 7  # padding that is not 0
+
+    def loss_and_grad(fn) -> tuple[np.ndarray, np.ndarray]:
+        with tf.GradientTape() as tape:
+            tape.watch(logits)
+            loss = fn()
+            total = tf.reduce_sum(loss * tf.range(1.0, batch + 1.0))  # distinct weights
+        return loss.numpy(), tape.gradient(total, logits).numpy()
+
+    ours = loss_and_grad(lambda: _ctc_loss(labels, logits, label_length, logit_length))
+    keras_ = loss_and_grad(
+        lambda: keras.ops.ctc_loss(labels, logits, label_length, logit_length, mask_index=0)
+    )
+    np.testing.assert_allclose(ours[0], keras_[0], rtol=1e-5)
+    # float32 sums in another order: agree to 1e-4 of the largest gradient
+    np.testing.assert_allclose(ours[1], keras_[1], atol=1e-4 * np.abs(keras_[1]).max())
+    assert np.all(ours[1][3, 17:] == 0)  # frames past an utterance's length get no gradient
+
 def test_save_load_round_trip_in_safe_mode(tmp_path: Path, tiny_config: Config) -> None:
     model = build_inference_model(tiny_config)
     save_inference_model(model, tmp_path)
