@@ -70,7 +70,6 @@ def test_ctc_loss_layer_matches_hand_count() -> None:
     assert float(np.asarray(loss)[0]) == pytest.approx(-math.log(0.75), rel=1e-4)
 
 
-
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="TensorFlow's CTC kernel")
 def test_tensorflow_ctc_kernel_matches_keras_ctc_loss() -> None:
     # The training path under TensorFlow uses its C++ kernel; it must equal ops.ctc_loss in
@@ -103,6 +102,7 @@ def test_tensorflow_ctc_kernel_matches_keras_ctc_loss() -> None:
     # float32 sums in another order: agree to 1e-4 of the largest gradient
     np.testing.assert_allclose(ours[1], keras_[1], atol=1e-4 * np.abs(keras_[1]).max())
     assert np.all(ours[1][3, 17:] == 0)  # frames past an utterance's length get no gradient
+
 
 def test_save_load_round_trip_in_safe_mode(tmp_path: Path, tiny_config: Config) -> None:
     model = build_inference_model(tiny_config)
