@@ -265,3 +265,29 @@ def test_recipe_holds_out_sentences_and_voices(tmp_path: Path) -> None:
     meta = json.loads((out / "recipe.json").read_text())
     assert meta["text_sources"][str(fortune)] == 2  # wrapped fortune joined, author dropped
     assert recipe.main(argv) == 1  # refuses the now non-empty --out
+
+    # Another --takes-seed renders the same splits with other takes: more training data
+    # that never touches the first corpus's test sentences or voices.
+    again = tmp_path / "again"
+    assert (
+        recipe.main([str(again) if a == str(out) else a for a in argv] + ["--takes-seed", "1"]) == 0
+    )
+    meta_again = [json.loads(line) for line in (again / "voices.jsonl").read_text().splitlines()]
+    recipe_again = json.loads((again / "recipe.json").read_text())
+    assert recipe_again["voices"]["held_out"] == meta["voices"]["held_out"]
+    assert recipe_again["takes_seed"] == 1 and meta["takes_seed"] == 0
+    texts_again = {
+        name: {
+            json.loads(line)["text"] for line in (again / f"{name}.jsonl").read_text().splitlines()
+        }
+        for name in ("train", "val", "test")
+    }
+    assert not texts_again["train"] & texts["test"] and not texts["train"] & texts_again["test"]
+    train_again = {m["voice"] for m in meta_again if m["split"] == "train"}
+    assert not train_again & voices["test"]
+    first = [json.loads(line) for line in (out / "voices.jsonl").read_text().splitlines()]
+    takes, takes_again = (
+        [(m["voice"], m["rate"]) for m in rows if m["split"] == "train"]
+        for rows in (first, meta_again)
+    )
+    assert takes != takes_again
