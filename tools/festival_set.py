@@ -2,8 +2,8 @@
 
 Why: the held-out split of tools/make_corpus.py still comes from the engines the model was
 trained on (espeak-ng, flite). Festival is a different engine (``apt-get install festival
-festvox-kallpc16k``); Debian's only English voice for it, ``kal_diphone``, is the speaker
-behind flite's ``kal`` voices, which make_corpus.py keeps out of train and val too.
+festvox-kallpc16k``). Its ``kal_diphone`` voice is the speaker behind flite's ``kal``
+voices, which are *training* voices, so this set tests a new engine, not a new speaker.
 
     python tools/festival_set.py corpora/default/test.jsonl --out corpora/festival
     asr evaluate --manifest corpora/festival/manifest.jsonl
