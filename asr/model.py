@@ -2,10 +2,11 @@
 
 Written with keras.layers and keras.ops, so the same code trains under
 KERAS_BACKEND=tensorflow, jax or torch; the one tf.* call is TensorFlow's compiled CTC
-kernel, used under that backend on a CPU only (see :func:`_ctc_loss`). The inference model maps
-``{"features": (B, T, D) float, "input_length": (B,) int}`` to ``(B, ceil(T / stride), C)``
-logits (no softmax; class 0 is the CTC blank); ``input_length`` counts *output* frames and
-masks both RNN directions, so padding never changes an utterance's output.
+kernel, used under that backend on a CPU only (see :func:`_ctc_loss`). The inference
+model maps ``{"features": (B, T, D) float, "input_length": (B,) int}`` to
+``(B, ceil(T / stride), C)`` logits (no softmax; class 0 is the CTC blank);
+``input_length`` counts *output* frames and masks both RNN directions, so padding never
+changes an utterance's output.
 """
 
 from __future__ import annotations
