@@ -129,7 +129,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         _check_same_settings(config, Path(args.init_from or args.out), args.init_from)
     result = train(
         TrainOptions(
-            train=Path(args.train),
+            train=[Path(m) for m in args.train],
             val=Path(args.val),
             out=Path(args.out),
             epochs=args.epochs,
@@ -318,7 +318,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_transcribe)
 
     p = sub.add_parser("train", help="train a model on manifests")
-    p.add_argument("--train", required=True, help="training manifest (or feature pack .npz)")
+    p.add_argument(
+        "--train",
+        required=True,
+        nargs="+",
+        metavar="MANIFEST",
+        help="training manifests (or feature packs .npz); several train as one corpus",
+    )
     p.add_argument("--val", required=True, help="validation manifest (or feature pack .npz)")
     p.add_argument("--out", required=True, help="model directory to write")
     p.add_argument("--epochs", type=int, default=30)

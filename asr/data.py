@@ -57,6 +57,23 @@ class FeatureSet:
         """The manifest line of utterance ``index`` when known, else its audio path."""
         return self.sources[index] if self.sources else self.paths[index]
 
+    @classmethod
+    def join(cls, sets: Sequence[FeatureSet]) -> FeatureSet:
+        """One set from several made with the same features (``asr train --train A B``)."""
+        first = sets[0]
+        if len(sets) == 1:
+            return first
+        joined = cls([], [], [], first.config)
+        for part in sets:
+            joined.features += part.features
+            joined.texts += part.texts
+            joined.paths += part.paths
+            joined.durations += part.durations
+            # a pack has no line numbers: its audio paths stand in for them
+            joined.sources += part.sources or part.paths
+            joined.skipped += part.skipped
+        return joined
+
     @property
     def hours(self) -> float:
         """Audio hours covered."""

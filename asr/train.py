@@ -12,6 +12,7 @@ import math
 import os
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,7 +60,7 @@ COSINE_FLOOR = 0.05
 class TrainOptions:
     """What `asr train` was asked to do."""
 
-    train: Path
+    train: Path | Sequence[Path]  # several manifests (or packs) train as one corpus
     val: Path
     out: Path
     epochs: int = 30
@@ -110,26 +111,37 @@ def _check_out_dir(options: TrainOptions) -> None:
 
 
 def load_feature_set(
-    path: Path,
+    path: Path | Sequence[Path],
     config: FeatureConfig,
     jobs: int | None,
     desc: str,
     skip_invalid: bool = False,
 ) -> tuple[FeatureSet, list[str]]:
-    """A manifest (features extracted now) or a feature pack (.npz from tools/pack_features.py),
-    and the manifest lines left out (only with ``skip_invalid``; otherwise they raise)."""
-    if Path(path).suffix == ".npz":
-        return FeatureSet.load(Path(path), config), []
-    utterances, bad_lines = read_manifest_report(path, skip_invalid=skip_invalid)
-    data = extract_features(utterances, config, jobs=jobs, desc=desc, skip_invalid=skip_invalid)
-    return data, bad_lines
+    """Manifests (features extracted now) or feature packs (.npz from tools/pack_features.py),
+    joined in the order given, and the manifest lines left out (only with ``skip_invalid``;
+    otherwise they raise)."""
+    paths = [Path(path)] if isinstance(path, (str, Path)) else [Path(p) for p in path]
+    if not paths:
+        raise AsrError(f"no {desc.split()[0]} manifest given; name at least one")
+    sets: list[FeatureSet] = []
+    bad: list[str] = []
+    for one in paths:
+        if one.suffix == ".npz":
+            sets.append(FeatureSet.load(one, config))
+            continue
+        utterances, bad_lines = read_manifest_report(one, skip_invalid=skip_invalid)
+        sets.append(
+            extract_features(utterances, config, jobs=jobs, desc=desc, skip_invalid=skip_invalid)
+        )
+        bad += bad_lines
+    return FeatureSet.join(sets), bad
 
 
 @dataclass
 class Skipped:
     """What one manifest lost before training, by stage, so the user hears how many and why."""
 
-    manifest: Path
+    manifest: str  # one manifest, or several joined with ", "
     total: int  # lines with an utterance, bad ones included
     bad_lines: list[str]
     bad_audio: list[str]
@@ -149,6 +161,11 @@ class Skipped:
         ]
         why = ", ".join(f"{n} {what}" for n, what in counts if n)
         return f"{self.manifest}: skipped {len(self.messages)} of {self.total} utterances ({why})"
+
+
+def _names(paths: Path | Sequence[Path]) -> str:
+    """How a summary names the manifests it counts."""
+    return str(paths) if isinstance(paths, (str, Path)) else ", ".join(map(str, paths))
 
 
 def _check_skipped(skips: list[Skipped], skip_invalid: bool) -> None:
@@ -196,14 +213,14 @@ def train(options: TrainOptions) -> TrainResult:
     val_ex = prepare_examples(val_set, norm, tokenizer, config.model)
     skips = [
         Skipped(
-            options.train,
+            _names(options.train),
             len(train_set.features) + len(train_bad) + len(train_set.skipped),
             train_bad,
             train_set.skipped,
             train_ex.skipped,
         ),
         Skipped(
-            options.val,
+            _names(options.val),
             len(val_set.features) + len(val_bad) + len(val_set.skipped),
             val_bad,
             val_set.skipped,

@@ -119,6 +119,21 @@ def test_feature_pack_round_trip(tmp_path: Path) -> None:
         FeatureSet.load(tmp_path / "p.npz", FeatureConfig(kind="fbank"))
 
 
+def test_joined_sets_keep_order_and_name_every_utterance() -> None:
+    """A pack has no manifest lines: its audio paths name its utterances in a joined set."""
+    manifest = _feature_set([20, 30], ["one", "two"])
+    manifest.sources = ["a.jsonl:1", "a.jsonl:2"]
+    manifest.skipped = ["a.jsonl:3: not found"]
+    pack = _feature_set([40], ["three"])
+    joined = FeatureSet.join([manifest, pack])
+    assert joined.texts == ["one", "two", "three"]
+    assert [f.shape[0] for f in joined.features] == [20, 30, 40]
+    assert [joined.where(i) for i in range(3)] == ["a.jsonl:1", "a.jsonl:2", "u0.wav"]
+    assert joined.skipped == ["a.jsonl:3: not found"]
+    assert joined.hours == pytest.approx(0.9 / 3600)
+    assert FeatureSet.join([pack]) is pack
+
+
 @pytest.mark.parametrize("seed", range(10))
 def test_first_two_batches_differ_in_both_widths(seed: int) -> None:
     """Keras' TensorFlow adapter fixes any dimension the first two batches share."""

@@ -253,6 +253,27 @@ def test_bad_lines_stop_training_naming_the_line_or_are_skipped(
     assert history_epochs(out) == [1]
 
 
+def test_several_train_manifests_train_as_one_corpus(
+    corpus: Corpus, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--train A B: both are read, bad lines are named by their own file, counts cover both."""
+    manifest, good = _bad_manifest(corpus, tmp_path)
+    out = tmp_path / "run"
+    argv = train_argv(corpus, out, 1, "--skip-invalid")
+    at = argv.index(str(corpus.train))
+    argv[at : at + 1] = [str(corpus.train), str(manifest)]
+
+    capsys.readouterr()
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert f"{corpus.train}, {manifest}: skipped 4 of {2 * good + 4} utterances" in err
+    assert f"training on {2 * good} utterances" in err
+    listed = (out / "skipped.txt").read_text(encoding="utf-8").splitlines()
+    assert [line.split(": ", 1)[0] for line in listed] == [f"{manifest}:{n}" for n in (4, 5, 6, 7)]
+    assert history_epochs(out) == [1]
+
+
 def test_evaluate_skip_invalid_scores_the_rest(
     corpus: Corpus, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
