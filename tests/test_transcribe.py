@@ -215,7 +215,7 @@ def test_beam_with_a_language_model_from_the_cli(
 
 def test_shipped_language_model_is_used_by_beam_search(transcriber: Transcriber) -> None:
     """checkpoints/default/lm.npz: found by default, small, and it fixes what the acoustic
-    model spells by ear (greedy says "youl" and "bilogy" on these held-out voices)."""
+    model spells by ear (greedy says "youl" and "biligy" on these held-out voices)."""
     lm_file = default_model_dir() / "lm.npz"
     assert transcriber.lm_path == lm_file and lm_file.stat().st_size < 8 * 2**20
     assert transcriber.lm is not None and transcriber.lm.alphabet == transcriber.config.alphabet
