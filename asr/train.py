@@ -110,6 +110,11 @@ def _check_out_dir(options: TrainOptions) -> None:
         )
 
 
+def _as_paths(path: Path | Sequence[Path]) -> list[Path]:
+    """``--train`` may name one manifest or several."""
+    return [Path(path)] if isinstance(path, (str, Path)) else [Path(p) for p in path]
+
+
 def load_feature_set(
     path: Path | Sequence[Path],
     config: FeatureConfig,
@@ -120,9 +125,9 @@ def load_feature_set(
     """Manifests (features extracted now) or feature packs (.npz from tools/pack_features.py),
     joined in the order given, and the manifest lines left out (only with ``skip_invalid``;
     otherwise they raise)."""
-    paths = [Path(path)] if isinstance(path, (str, Path)) else [Path(p) for p in path]
+    paths = _as_paths(path)
     if not paths:
-        raise AsrError(f"no {desc.split()[0]} manifest given; name at least one")
+        raise AsrError(f"{desc}: no manifest given; name at least one")
     sets: list[FeatureSet] = []
     bad: list[str] = []
     for one in paths:
@@ -165,7 +170,7 @@ class Skipped:
 
 def _names(paths: Path | Sequence[Path]) -> str:
     """How a summary names the manifests it counts."""
-    return str(paths) if isinstance(paths, (str, Path)) else ", ".join(map(str, paths))
+    return ", ".join(map(str, _as_paths(paths)))
 
 
 def _check_skipped(skips: list[Skipped], skip_invalid: bool) -> None:
