@@ -385,33 +385,25 @@ def evaluate(
         check_report_paths(report, force)
     utts, skipped = read_manifest_report(manifest, skip_invalid=skip_invalid)
     transcriber = Transcriber.load(model_dir, lm=lm)
-    failed: set[int] = set()
-    current = 0
 
-    def paths():  # transcribe_files reports a bad file while this points at its line
-        nonlocal current
-        for i, u in enumerate(utts):
-            current = i
-            yield u.audio_filepath
-
-    def on_error(error: AudioError) -> None:
-        message = f"{utts[current].source}: {error}"
+    def on_error(index: int, error: AudioError) -> None:
+        message = f"{utts[index].source}: {error}"
         if not skip_invalid:
             raise AsrError(f"{message}; or pass --skip-invalid to leave such lines out")
         skipped.append(message)
-        failed.add(current)
 
-    results = transcriber.transcribe_files(
-        paths(), decoder=decoder, beam_width=beam_width, on_error=on_error
+    results = transcriber.transcribe_indexed(
+        [u.audio_filepath for u in utts], decoder=decoder, beam_width=beam_width, on_error=on_error
     )
-    utts = [u for i, u in enumerate(utts) if i not in failed]
-    if not utts:
+    # Paired by manifest position, never by finishing order (long files finish first).
+    pairs = [(u, results[i]) for i, u in enumerate(utts) if i in results]
+    if not pairs:
         raise AsrError(f"{manifest}: no utterance could be scored, first: {skipped[0]}")
     result = score(
-        [u.text for u in utts],
-        [r.text for r in results],
-        [r.path for r in results],
-        [r.duration for r in results],
+        [u.text for u, _ in pairs],
+        [r.text for _, r in pairs],
+        [r.path for _, r in pairs],
+        [r.duration for _, r in pairs],
     )
     result.model = str(model_dir if model_dir is not None else default_model_dir())
     result.manifest = str(manifest)

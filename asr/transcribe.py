@@ -313,33 +313,64 @@ class Transcriber:
         on_error: Callable[[AudioError], None] | None = None,
         batch_seconds: float = 600.0,
     ) -> list[Transcription]:
-        """Transcribe many files, loading at most ~``batch_seconds`` of audio at a time.
+        """Transcribe many files; one result per readable input, in input order.
 
         A bad file raises AudioError, or, with ``on_error``, is reported to it and skipped.
-        ``"-"`` reads one WAV from standard input.
+        ``"-"`` reads one WAV from standard input. At most ~``batch_seconds`` of short audio
+        is held in memory at a time; files longer than a window stream from disk.
+        """
+        indexed = self.transcribe_indexed(
+            paths,
+            decoder,
+            beam_width,
+            on_error=None if on_error is None else (lambda _i, e: on_error(e)),
+            batch_seconds=batch_seconds,
+        )
+        return [indexed[i] for i in sorted(indexed)]
+
+    def transcribe_indexed(
+        self,
+        paths: Iterable[str | os.PathLike],
+        decoder: str = "greedy",
+        beam_width: int = 16,
+        on_error: Callable[[int, AudioError], None] | None = None,
+        batch_seconds: float = 600.0,
+    ) -> dict[int, Transcription]:
+        """``{input position: result}`` for every readable input of ``paths``.
+
+        Why positions: long files are transcribed as they come while short ones wait for a
+        batch to fill, so results finish out of order; callers that pair them with other
+        data (references in ``evaluate``) key on the position, never on the finishing order.
+        ``on_error(position, error)`` is called, while that input is current, for a bad file.
         """
         rate = self.config.features.sample_rate
-        results: list[Transcription] = []
-        signals: list[np.ndarray] = []
-        names: list[str | None] = []
-        for p in paths:
+        results: dict[int, Transcription] = {}
+        held: dict[int, tuple[np.ndarray, str]] = {}  # short files waiting for a batch
+
+        def flush() -> None:
+            keys = list(held)
+            signals = [held[k][0] for k in keys]
+            names = [held[k][1] for k in keys]
+            done = self._results(signals, names, decoder, beam_width)
+            results.update(zip(keys, done, strict=True))
+            held.clear()
+
+        for i, p in enumerate(paths):
             try:
                 if str(p) != "-" and audio_duration(p) > WINDOW_SECONDS + 2 * CONTEXT_SECONDS:
-                    results.append(self._transcribe_long(p, decoder, beam_width))
+                    results[i] = self._transcribe_long(p, decoder, beam_width)
                     continue
                 source = sys.stdin.buffer if str(p) == "-" else p
-                signals.append(load_audio(source, rate))
-                names.append(str(p))
+                held[i] = (load_audio(source, rate), str(p))
             except AudioError as e:
                 if on_error is None:
                     raise
-                on_error(e)
+                on_error(i, e)
                 continue
-            if sum(len(s) for s in signals) >= batch_seconds * rate:
-                results += self._results(signals, names, decoder, beam_width)
-                signals, names = [], []
-        if signals:
-            results += self._results(signals, names, decoder, beam_width)
+            if sum(len(s) for s, _ in held.values()) >= batch_seconds * rate:
+                flush()
+        if held:
+            flush()
         return results
 
     def _transcribe_long(
