@@ -45,10 +45,11 @@ def _quiet_backends() -> None:
 def _cmd_transcribe(args: argparse.Namespace) -> int:
     from asr.audio import find_audio_files
     from asr.errors import AudioError
+    from asr.fileio import atomic_write_text, refuse_overwrite
     from asr.transcribe import Transcriber
 
     if args.output:
-        _refuse_overwrite(Path(args.output), args.force)
+        refuse_overwrite(Path(args.output), args.force)
         folder = Path(args.output).parent
         if not folder.is_dir():
             raise _usage(f"{args.output}: folder {folder} does not exist; create it first")
@@ -91,7 +92,7 @@ def _cmd_transcribe(args: argparse.Namespace) -> int:
         text = json.dumps([dataclasses.asdict(r) for r in results], indent=2) + "\n"
     if args.output:
         try:
-            Path(args.output).write_text(text, encoding="utf-8")
+            atomic_write_text(args.output, text)
         except OSError as e:
             raise _usage(
                 f"{args.output}: cannot write the output ({e.strerror or e}); "
@@ -181,30 +182,66 @@ def _lm_choice(args: argparse.Namespace) -> str | None:
 
 
 def _cmd_lm(args: argparse.Namespace) -> int:
+    from asr.fileio import refuse_overwrite
     from asr.lm import CharLM, read_sentences
 
     out = Path(args.out)
-    _refuse_overwrite(out, args.force)
+    if not args.text and not args.tune:
+        raise _usage("name text files or manifests to build from, or --tune VAL to tune --out")
+    if args.text:
+        refuse_overwrite(out, args.force)
+    elif not out.is_file():
+        raise _usage(f"{out}: no language model to tune; build one by naming text files")
     if not out.parent.is_dir():
         raise _usage(f"{out}: folder {out.parent} does not exist; create it first")
     if args.order < 1:
         raise _usage(f"--order must be >= 1, got {args.order}")
-    sentences: list[str] = []
-    for source in args.text:
-        sentences += read_sentences(Path(source))
-    if args.unique:
-        sentences = sorted(set(sentences))
-    try:
-        lm = CharLM.train(sentences, args.order, weight=args.weight, bonus=args.bonus)
-    except ValueError as e:
-        raise _usage(str(e)) from e
+    if args.beam_width < 1:
+        raise _usage(f"--beam-width must be >= 1, got {args.beam_width}")
+    if args.text:
+        sentences: list[str] = []
+        for source in args.text:
+            sentences += read_sentences(Path(source))
+        if args.unique:
+            sentences = sorted(set(sentences))
+        try:
+            lm = CharLM.train(sentences, args.order, weight=args.weight, bonus=args.bonus)
+        except ValueError as e:
+            raise _usage(str(e)) from e
+        chars = sum(len(s) for s in sentences)
+        print(
+            f"{out}: {args.order}-gram character LM from {len(sentences)} sentences "
+            f"({chars} characters), {lm.num_ngrams} n-grams"
+        )
+    else:
+        lm = CharLM.load(out)
+    if args.tune:
+        _tune(lm, args)
     lm.save(out)
-    chars = sum(len(s) for s in sentences)
-    print(
-        f"{out}: {args.order}-gram character LM from {len(sentences)} sentences "
-        f"({chars} characters), {lm.num_ngrams} n-grams"
-    )
     return 0
+
+
+def _tune(lm, args: argparse.Namespace) -> None:
+    """Grid-search the LM's weight and bonus on --tune's manifest and store the best pair."""
+    from asr.tuning import tune_lm
+
+    def show(p) -> None:
+        print(
+            f"weight {p.weight:g} bonus {p.bonus:g}: CER {p.cer:.2%}  WER {p.wer:.2%}",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    result = tune_lm(
+        lm, args.tune, args.model, args.weights, args.bonuses, args.beam_width, progress=show
+    )
+    best = result.best
+    lm.weight, lm.bonus = best.weight, best.bonus
+    print(
+        f"tuned on {result.utterances} utterances of {args.tune} with beam {args.beam_width}: "
+        f"weight {best.weight:g} bonus {best.bonus:g}, CER {best.cer:.2%} WER {best.wer:.2%} "
+        f"(greedy: CER {result.greedy_cer:.2%} WER {result.greedy_wer:.2%}); stored in {args.out}"
+    )
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
@@ -276,14 +313,11 @@ def _usage(message: str) -> _UsageError:
     return _UsageError(message)
 
 
-def _refuse_overwrite(path: Path, force: bool) -> None:
-    if path.exists() and not force:
-        raise _usage(f"{path}: already exists; pass --force to overwrite it")
-
-
 def _add_decoder_args(p: argparse.ArgumentParser) -> None:
     """The decoder options transcribe and evaluate share."""
-    p.add_argument("--decoder", choices=["greedy", "beam"], default="greedy")
+    from asr.decoding import DECODERS
+
+    p.add_argument("--decoder", choices=sorted(DECODERS), default="greedy")
     p.add_argument("--beam-width", type=int, default=16, help="beams for --decoder beam")
     p.add_argument(
         "--lm",
@@ -295,7 +329,10 @@ def _add_decoder_args(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The whole command line."""
+    """The whole command line; choices come from the registries (Keras-free modules)."""
+    from asr.architectures import ARCHITECTURES, architecture_names
+    from asr.tuning import BONUSES, WEIGHTS
+
     parser = argparse.ArgumentParser(
         prog="asr", description="CTC speech-to-text: train, transcribe, evaluate."
     )
@@ -337,7 +374,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="cosine: decay from --learning-rate to 5%% of it by the last of --epochs "
         "(pass the same --epochs when resuming)",
     )
-    p.add_argument("--arch", choices=["bigru", "bilstm"])
+    p.add_argument(
+        "--arch",
+        choices=architecture_names(),
+        help="; ".join(f"{a}: {ARCHITECTURES[a].summary}" for a in architecture_names()),
+    )
     p.add_argument("--config", help="JSON file with 'model'/'features' settings")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
     p.add_argument(
@@ -389,9 +430,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "text",
-        nargs="+",
+        nargs="*",
         help="text files (one sentence a line) or manifests (.jsonl/.csv/.tsv: their "
-        "transcripts); never the test set's text, or its scores mean nothing",
+        "transcripts); never the test set's text, or its scores mean nothing. Without any, "
+        "--tune re-tunes the LM already at --out",
     )
     p.add_argument("--out", required=True, help="file to write, e.g. MODEL_DIR/lm.npz")
     p.add_argument("--order", type=int, default=6, help="characters of context plus one")
@@ -405,6 +447,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="count each distinct sentence once (a synthesized corpus repeats them per voice)",
     )
     p.add_argument("--force", action="store_true", help="overwrite --out")
+    p.add_argument(
+        "--tune",
+        metavar="VAL_MANIFEST",
+        help="choose --weight and --bonus on this validation manifest (never the test set) "
+        "with the beam decoder transcribe uses, and store the best pair in --out",
+    )
+    p.add_argument("--model", help="the model to tune for (default: the shipped model)")
+    p.add_argument("--weights", type=float, nargs="+", default=list(WEIGHTS), metavar="W")
+    p.add_argument("--bonuses", type=float, nargs="+", default=list(BONUSES), metavar="B")
+    p.add_argument("--beam-width", type=int, default=16, help="beams while tuning")
     p.set_defaults(func=_cmd_lm)
 
     p = sub.add_parser("prepare", help="make manifests from a corpus folder")
@@ -445,7 +497,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status."""
     args = build_parser().parse_args(argv)
-    if args.command in ("transcribe", "train", "evaluate"):
+    if args.command in ("transcribe", "train", "evaluate") or getattr(args, "tune", None):
         _quiet_backends()
     from asr.errors import AsrError
 

@@ -9,14 +9,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
+from asr.architectures import CTC, TASKS, get_architecture
 from asr.errors import ConfigError
 from asr.features import FeatureConfig
+from asr.fileio import atomic_write_text
 from asr.text import DEFAULT_ALPHABET
 
 CONFIG_NAME = "config.json"
@@ -28,7 +28,7 @@ FORMAT_VERSION = 1
 class ModelConfig:
     """Acoustic model shape: optional strided conv front end, then a bidirectional RNN stack."""
 
-    arch: Literal["bigru", "bilstm"] = "bigru"
+    arch: str = "bigru"  # a name in asr.architectures.ARCHITECTURES
     rnn_units: int = 160  # per direction
     rnn_layers: int = 3
     conv_filters: int = 160  # 0 disables the conv front end
@@ -37,8 +37,7 @@ class ModelConfig:
     dropout: float = 0.1
 
     def __post_init__(self) -> None:
-        if self.arch not in ("bigru", "bilstm"):
-            raise ValueError(f"arch must be 'bigru' or 'bilstm', got {self.arch!r}")
+        get_architecture(self.arch)  # ValueError naming the registered choices
         if self.rnn_units < 1 or self.rnn_layers < 1:
             raise ValueError("rnn_units and rnn_layers must be >= 1")
         if self.conv_filters > 0 and (self.conv_kernel < 1 or self.conv_kernel % 2 == 0):
@@ -52,18 +51,19 @@ class ModelConfig:
 
     @property
     def time_reduction(self) -> int:
-        """Feature frames per model output frame."""
-        return self.conv_stride
+        """Feature frames per model output frame (the architecture's to say)."""
+        return get_architecture(self.arch).time_reduction(self)
 
     def output_length(self, frames: int) -> int:
         """Model output frames for ``frames`` input frames."""
-        return math.ceil(frames / self.conv_stride)
+        return math.ceil(frames / self.time_reduction)
 
 
 @dataclass(frozen=True)
 class Config:
     """Everything needed to turn audio into text with the weights in model.keras."""
 
+    task: str = CTC  # which registry of architectures and which pipeline the model belongs to
     features: FeatureConfig = field(default_factory=FeatureConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     alphabet: str = DEFAULT_ALPHABET
@@ -72,6 +72,9 @@ class Config:
     version: int = FORMAT_VERSION
 
     def __post_init__(self) -> None:
+        if self.task not in TASKS:
+            raise ValueError(f"unknown task {self.task!r}; this asr knows {list(TASKS)}")
+        get_architecture(self.model.arch, self.task)
         if len(self.mean) != len(self.std):
             raise ValueError(f"mean has {len(self.mean)} dims but std has {len(self.std)}")
         if self.mean and len(self.mean) != self.features.dim:
@@ -97,21 +100,6 @@ class Config:
         mean = tuple(float(x) for x in data.pop("mean", ()))
         std = tuple(float(x) for x in data.pop("std", ()))
         return cls(features=features, model=model, mean=mean, std=std, **data)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write via a temp file in the same folder and rename, so a kill never leaves half a file."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def save_config(config: Config, model_dir: Path) -> Path:
@@ -147,7 +135,7 @@ def parse_config_overrides(path: Path) -> dict[str, Any]:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise ConfigError(f"{path}: cannot be read as JSON ({e})") from e
-    if not isinstance(data, dict) or not set(data) <= {"model", "features", "alphabet"}:
+    if not isinstance(data, dict) or not set(data) <= {"model", "features", "alphabet", "task"}:
         raise ConfigError(
             f"{path}: expected an object with keys among 'model', 'features', 'alphabet'"
         )

@@ -24,7 +24,13 @@ from asr.audio import load_audio
 from asr.config import ModelConfig
 from asr.decoding import min_frames_for_label
 from asr.errors import AsrError, ManifestError
-from asr.features import FeatureConfig, Normalizer, add_deltas, base_features, frequency_warp
+from asr.features import (
+    FeatureConfig,
+    Normalizer,
+    complete_features,
+    compute_features,
+    frequency_warp,
+)
 from asr.manifest import Utterance
 from asr.text import Tokenizer, normalize_text
 
@@ -110,7 +116,7 @@ class FeatureSet:
             raise ManifestError(f"{path}: holds NaN or infinite features; rebuild the pack")
         splits = np.cumsum(pack["lengths"])[:-1]
         base = np.split(values, splits)
-        feats = [add_deltas(b) if config.deltas else b for b in base]
+        feats = [complete_features(b, config) for b in base]
         return cls(
             feats,
             pack["texts"].tolist(),
@@ -127,8 +133,7 @@ def _featurize(job: tuple[str, FeatureConfig]) -> np.ndarray | str:
         samples = load_audio(path, config.sample_rate)
     except AsrError as e:
         return str(e)
-    base = base_features(samples, config)
-    return add_deltas(base) if config.deltas else base
+    return compute_features(samples, config)
 
 
 def extract_features(

@@ -1,4 +1,6 @@
-"""CTC decoding over NumPy posteriors (no TensorFlow): greedy best path and helpers.
+"""CTC decoding over NumPy posteriors (no TensorFlow): greedy best path, beam search with or
+without a character LM, alignment, and the ``Decoder`` protocol that transcribe, evaluate and
+LM tuning share.
 
 Inputs are ``(time, classes)`` arrays of logits or probabilities; class ``blank`` (0 by the
 convention in :mod:`asr.text`) separates repeated characters, so "hello" needs ``l _ l``.
@@ -7,7 +9,7 @@ convention in :mod:`asr.text`) separates repeated characters, so "hello" needs `
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -382,3 +384,95 @@ def _logaddexp(a: float, b: float) -> float:
     if b == -math.inf:
         return a
     return a + math.log1p(math.exp(b - a))
+
+
+Alignment = tuple[list[int], np.ndarray]  # label ids, and the frame each id is emitted at
+
+
+class Decoder(Protocol):
+    """One utterance's log-posterior pieces (cut at blank frames, in order) -> aligned labels.
+
+    Every user of decoding (``asr transcribe``, ``asr evaluate``, ``asr lm --tune``) goes
+    through ``Transcriber.decode`` with one of these, so they cannot drift apart. A new
+    decoder is a class with these two methods, registered in ``DECODERS``.
+    """
+
+    def decode(self, pieces: Sequence[np.ndarray]) -> list[Alignment]: ...
+
+    def describe(self) -> str: ...
+
+
+def _aligned(pieces: Sequence[np.ndarray], labels: Sequence[list[int]]) -> list[Alignment]:
+    """Viterbi-align each piece's chosen labels, for word times and confidences."""
+    return [(lab, forced_alignment(lp, lab)) for lab, lp in zip(labels, pieces, strict=True)]
+
+
+@dataclass(frozen=True)
+class GreedyDecoder:
+    """Best path: the most likely class per frame, collapsed."""
+
+    def decode(self, pieces: Sequence[np.ndarray]) -> list[Alignment]:
+        return [greedy_alignment(lp) for lp in pieces]
+
+    def describe(self) -> str:
+        return "greedy"
+
+
+@dataclass(frozen=True)
+class BeamDecoder:
+    """CTC beam search without a language model (TensorFlow's decoder via Keras)."""
+
+    width: int = 16
+
+    def decode(self, pieces: Sequence[np.ndarray]) -> list[Alignment]:
+        return _aligned(pieces, beam_search(pieces, self.width))
+
+    def describe(self) -> str:
+        return f"beam {self.width}"
+
+
+@dataclass(frozen=True)
+class LMBeamDecoder:
+    """Prefix beam search fused with a character LM; ``weight``/``bonus`` default to the LM's.
+
+    Each piece is scored in the context of the text decoded before it, and only the last
+    piece ends the sentence, so cutting at blanks does not change what the LM sees.
+    """
+
+    lm: CharScorer
+    width: int = 16
+    weight: float | None = None
+    bonus: float | None = None
+    name: str = "character LM"  # how describe() names the LM, e.g. its file
+
+    def decode(self, pieces: Sequence[np.ndarray]) -> list[Alignment]:
+        labels: list[list[int]] = []
+        history = ""
+        for k, lp in enumerate(pieces):
+            ids = lm_beam_search(
+                lp,
+                self.lm,
+                self.width,
+                self.weight,
+                self.bonus,
+                history=history,
+                end=k == len(pieces) - 1,
+            )
+            labels.append(ids)
+            history += "".join(self.lm.alphabet[i - 1] for i in ids)
+        return _aligned(pieces, labels)
+
+    def describe(self) -> str:
+        weight = self.lm.weight if self.weight is None else self.weight
+        bonus = self.lm.bonus if self.bonus is None else self.bonus
+        order = getattr(self.lm, "order", None)
+        gram = f"{order}-gram " if order else ""
+        return f"beam {self.width} + {gram}{self.name} (weight {weight:g}, bonus {bonus:g})"
+
+
+# The CLI's --decoder choices: name -> (beam width, LM or None) -> Decoder. "beam" fuses the
+# LM when the model has one.
+DECODERS: dict[str, Callable[[int, CharScorer | None], Decoder]] = {
+    "greedy": lambda width, lm: GreedyDecoder(),
+    "beam": lambda width, lm: BeamDecoder(width) if lm is None else LMBeamDecoder(lm, width),
+}

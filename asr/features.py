@@ -99,10 +99,16 @@ def add_deltas(base: np.ndarray) -> np.ndarray:
     return np.concatenate([base, d1, d2], axis=1).astype(np.float32)
 
 
-def compute_features(samples: np.ndarray, config: FeatureConfig) -> np.ndarray:
-    """Un-normalized (frames, config.dim) float32 features of one utterance."""
-    base = base_features(samples, config)
+def complete_features(base: np.ndarray, config: FeatureConfig) -> np.ndarray:
+    """(frames, config.dim) features from ``base_features``' output: the one place the delta
+    rule lives (feature packs store only the base and finish it here on load)."""
     return add_deltas(base) if config.deltas else base
+
+
+def compute_features(samples: np.ndarray, config: FeatureConfig) -> np.ndarray:
+    """Un-normalized (frames, config.dim) float32 features of one utterance: the only
+    featurizer, used by training (asr.data) and serving (Transcriber.features) alike."""
+    return complete_features(base_features(samples, config), config)
 
 
 def _band_warp(num_filters: int, sample_rate: int, alpha: float) -> np.ndarray:

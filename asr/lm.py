@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from asr.errors import ConfigError
+from asr.fileio import atomic_path
 from asr.text import DEFAULT_ALPHABET
 
 START = "^"  # pads the history before a sentence's first character
@@ -151,9 +152,8 @@ class CharLM:
         for n, (g, c) in self.grams.items():
             arrays[f"grams{n}"] = g
             arrays[f"counts{n}"] = c.astype(np.uint32)
-        tmp = path.with_name(f".{path.name}.tmp.npz")
-        np.savez_compressed(tmp, **arrays)
-        os.replace(tmp, path)
+        with atomic_path(path, suffix=".npz") as tmp:
+            np.savez_compressed(tmp, **arrays)
         return path
 
     @classmethod

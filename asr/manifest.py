@@ -15,13 +15,13 @@ import io
 import json
 import math
 import os
-import secrets
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
 from asr.errors import ManifestError, one_line
+from asr.fileio import atomic_path
 from asr.text import foreign_letters, normalize_text
 
 Format = Literal["jsonl", "csv", "tsv"]
@@ -390,24 +390,12 @@ def write_manifest(
         raise ManifestError(f"{path}: manifests are written as JSON Lines; name the file .jsonl")
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    # A temp file in the same folder makes os.replace atomic; O_EXCL and mode 0o666 keep the
-    # umask's permissions, which tempfile.mkstemp (0o600) would not.
-    temp = os.path.join(folder, f".{path.name}.{secrets.token_hex(4)}.tmp")
-    handle = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
+    with atomic_path(path) as temp, temp.open("w", encoding="utf-8", newline="\n") as out:
         count = 0
-        with open(handle, "w", encoding="utf-8", newline="\n") as out:
-            for utterance in utterances:
-                record = _record(utterance, folder, relative_to_manifest)
-                out.write(json.dumps(record, ensure_ascii=False) + "\n")
-                count += 1
-            out.flush()
-            os.fsync(out.fileno())
+        for utterance in utterances:
+            record = _record(utterance, folder, relative_to_manifest)
+            out.write(json.dumps(record, ensure_ascii=False) + "\n")
+            count += 1
         if count == 0:
             raise ManifestError(f"{path}: no utterances to write; an empty manifest is unusable")
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise
     return path

@@ -1,4 +1,6 @@
-"""Networks only: the inference model and the training model that shares its layers.
+"""Networks only: the conv + bidirectional RNN CTC model and the training model that shares
+its layers. ``build_rnn_ctc`` is the builder the architecture registry names for "bigru" and
+"bilstm" (see asr/architectures.py).
 
 Written with keras.layers and keras.ops, so the same code trains under
 KERAS_BACKEND=tensorflow, jax or torch; the one tf.* call is TensorFlow's compiled CTC
@@ -6,7 +8,9 @@ kernel, used under that backend on a CPU only (see :func:`_ctc_loss`). The infer
 model maps ``{"features": (B, T, D) float, "input_length": (B,) int}`` to
 ``(B, ceil(T / stride), C)`` logits (no softmax; class 0 is the CTC blank);
 ``input_length`` counts *output* frames and masks both RNN directions, so padding never
-changes an utterance's output.
+changes an utterance's output. The mask is built from ``keras.ops`` calls, which Keras saves
+as stock operations: with ``fast=False`` (how model.keras is saved) the inference model holds
+no class of ours and loads with ``safe_mode=True`` without ``import asr``.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
+from asr.architectures import get_architecture
 from asr.config import Config
 from asr.rnn import PACKAGE, FastGRU, FastLSTM, tensorflow_gpu
 
@@ -43,14 +48,22 @@ def _ctc_loss(labels, logits, label_length, logit_length):
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class LengthMask(layers.Layer):
-    """Boolean (B, T) mask of the first ``lengths[b]`` steps of ``x``."""
+    """Boolean (B, T) mask of the first ``lengths[b]`` steps of ``x``.
+
+    Kept only so that model.keras files written before the mask became stock ops still load.
+    """
 
     def call(self, x, lengths):
-        steps = ops.arange(ops.shape(x)[1], dtype="int32")
-        return ops.expand_dims(steps, 0) < ops.expand_dims(ops.cast(lengths, "int32"), 1)
+        return _length_mask(x, lengths)
 
     def compute_output_spec(self, x, lengths):
         return keras.KerasTensor((x.shape[0], x.shape[1]), dtype="bool")
+
+
+def _length_mask(x, lengths):
+    """(B, T) bool: step t of row b is real when t < lengths[b]; stock ops, so it saves as such."""
+    steps = ops.cumsum(ops.ones_like(x[..., 0], dtype="int32"), axis=1)  # 1..T per row
+    return ops.less_equal(steps, ops.expand_dims(ops.cast(lengths, "int32"), 1))
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -75,22 +88,23 @@ class CTCLoss(layers.Layer):
         return keras.KerasTensor((labels.shape[0],), dtype="float32")
 
 
-def _rnn(config: Config, index: int) -> layers.Layer:
+def _rnn(config: Config, index: int, fast: bool) -> layers.Layer:
     """One cuDNN-compatible bidirectional layer (default activations, no recurrent dropout).
 
     FastGRU and FastLSTM are Keras's GRU and LSTM with a cheaper training gradient (same
-    weights and outputs).
+    weights and outputs); ``fast=False`` takes Keras's own.
     """
     units = config.model.rnn_units
-    cell = FastGRU if config.model.arch == "bigru" else FastLSTM
+    cells = {"bigru": (FastGRU, layers.GRU), "bilstm": (FastLSTM, layers.LSTM)}
+    cell = cells[config.model.arch][0 if fast else 1]
     return layers.Bidirectional(
         cell(units, return_sequences=True, name=f"{config.model.arch[2:]}_{index}"),
         name=f"{config.model.arch}_{index}",
     )
 
 
-def build_inference_model(config: Config) -> keras.Model:
-    """The network saved as model.keras."""
+def build_rnn_ctc(config: Config, fast: bool = True) -> keras.Model:
+    """The inference network: conv front end, BiGRU/BiLSTM stack, per-frame logits."""
     m = config.model
     features = keras.Input((None, config.features.dim), name="features")
     input_length = keras.Input((), dtype="int32", name="input_length")
@@ -109,13 +123,18 @@ def build_inference_model(config: Config) -> keras.Model:
             name="conv",
         )(x)
         x = layers.LayerNormalization(name="conv_norm")(x)
-    mask = LengthMask(name="mask")(x, input_length)
+    mask = _length_mask(x, input_length)
     for i in range(m.rnn_layers):
         if m.dropout > 0:
             x = layers.Dropout(m.dropout, name=f"dropout_{i}")(x)
-        x = _rnn(config, i)(x, mask=mask)
+        x = _rnn(config, i, fast)(x, mask=mask)
     logits = layers.Dense(config.num_classes, name="logits", dtype="float32")(x)
     return keras.Model({"features": features, "input_length": input_length}, logits, name="asr")
+
+
+def build_inference_model(config: Config, fast: bool = True) -> keras.Model:
+    """The inference model of ``config``'s registered architecture."""
+    return get_architecture(config.model.arch, config.task).build(config, fast=fast)
 
 
 def build_training_model(inference: keras.Model) -> keras.Model:

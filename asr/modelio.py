@@ -8,32 +8,35 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import keras
 import numpy as np
 
-import asr.model  # noqa: F401  (registers the custom layers before any load)
-from asr.config import MODEL_NAME, Config, atomic_write_text
+import asr.model  # noqa: F401  (registers the layers that models saved before 0.2 name)
+from asr.architectures import get_architecture
+from asr.config import MODEL_NAME, Config
 from asr.errors import ConfigError
+from asr.fileio import atomic_path, atomic_write_text, make_private_dir, stale_temp_files
 
 RESUME_DIR = "resume"
 LATEST = "latest"
 
 
-def save_inference_model(model: keras.Model, model_dir: Path) -> Path:
-    """Write DIR/model.keras via a temp file + rename."""
+def save_inference_model(model: keras.Model, model_dir: Path, config: Config) -> Path:
+    """Write DIR/model.keras atomically, built from stock Keras layers only.
+
+    Why stock: the file then loads with ``keras.saving.load_model(path, safe_mode=True)``
+    in any Python with Keras, no ``import asr`` needed, and converters (ONNX, LiteRT) see
+    plain GRU/LSTM layers. FastGRU/FastLSTM differ from Keras's GRU/LSTM only in their
+    training gradient, so the twin has the same weights and gives the same outputs.
+    """
+    stock = get_architecture(config.model.arch, config.task).build(config, fast=False)
+    stock.set_weights(model.get_weights())
     path = Path(model_dir) / MODEL_NAME
-    fd, tmp = tempfile.mkstemp(prefix=".model.", suffix=".keras", dir=model_dir)
-    os.close(fd)
-    try:
-        model.save(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path, suffix=".keras") as tmp:
+        stock.save(tmp)
     return path
 
 
@@ -74,7 +77,7 @@ def save_resume_state(
     root = Path(model_dir) / RESUME_DIR
     root.mkdir(parents=True, exist_ok=True)
     target = root / f"epoch-{epoch:04d}"
-    tmp = Path(tempfile.mkdtemp(prefix=".epoch-", dir=root))
+    tmp = make_private_dir(root, ".epoch-")
     try:
         training.save_weights(tmp / "training.weights.h5")
         opt_values = [np.asarray(v) for v in training.optimizer.variables]
@@ -96,11 +99,12 @@ def save_resume_state(
 
 
 def remove_stale_temp_files(model_dir: Path) -> list[Path]:
-    """Delete the temp files a killed save leaves (``.model.*.keras``, ``.*.tmp``, and
-    unfinished ``resume/.epoch-*`` folders); the files they were meant to replace are intact."""
+    """Delete the temp files a killed save leaves (``.*.tmp*`` files, unfinished
+    ``resume/.epoch-*`` folders and the ``.model.*.keras`` of older versions); the files
+    they were meant to replace are intact."""
     model_dir = Path(model_dir)
-    stale = [*model_dir.glob(".model.*.keras"), *model_dir.glob(".*.tmp")]
-    stale += [*(model_dir / RESUME_DIR).glob(".epoch-*"), *(model_dir / RESUME_DIR).glob(".*.tmp")]
+    stale = [*stale_temp_files(model_dir), *model_dir.glob(".model.*.keras")]
+    stale += [*(model_dir / RESUME_DIR).glob(".epoch-*"), *stale_temp_files(model_dir / RESUME_DIR)]
     for path in stale:
         if path.is_dir():
             shutil.rmtree(path, ignore_errors=True)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import jiwer
 
 if TYPE_CHECKING:
-    from asr.evaluate import AlignedWord, Confusion, EvalReport, UtteranceScore, WordCount
+    from asr.metrics import AlignedWord, Confusion, EvalReport, UtteranceScore, WordCount
 
 SPACE = "\u2423"  # "␣": how a space is shown in character confusions
 GAP = "\u2014"  # "—": the empty side of an insertion or a deletion

@@ -21,7 +21,7 @@ import keras
 import numpy as np
 from tqdm import tqdm
 
-from asr.config import CONFIG_NAME, Config, atomic_write_text, load_config, save_config
+from asr.config import CONFIG_NAME, Config, load_config, save_config
 from asr.data import (
     Augmentation,
     CTCBatches,
@@ -34,9 +34,10 @@ from asr.data import (
 )
 from asr.decoding import greedy_decode_batch
 from asr.errors import AsrError
-from asr.evaluate import error_rates
 from asr.features import FeatureConfig, Normalizer
+from asr.fileio import atomic_path, atomic_write_text
 from asr.manifest import read_manifest_report
+from asr.metrics import error_rates
 from asr.model import build_inference_model, build_training_model
 from asr.modelio import (
     latest_resume_state,
@@ -291,7 +292,7 @@ def train(options: TrainOptions) -> TrainResult:
         log(f"already trained {initial_epoch} epochs; raise --epochs to train more")
     val_batches = CTCBatches(val_ex, config.model, options.batch_size, shuffle=False)
     monitor = EpochEnd(
-        inference, training, val_batches, val_ex, tokenizer, out, state, batches, log
+        config, inference, training, val_batches, val_ex, tokenizer, out, state, batches, log
     )
     callbacks: list[keras.callbacks.Callback] = [monitor]
     if options.progress:
@@ -366,10 +367,8 @@ def _truncate_history(path: Path, epoch: int) -> None:
         rows = list(csv.reader(f))
     kept = [r for r in rows[1:] if r and r[0].isdigit() and int(r[0]) <= epoch]
     if len(kept) != len(rows) - 1:
-        tmp = path.with_suffix(".tmp")
-        with tmp.open("w", newline="") as f:
+        with atomic_path(path) as tmp, tmp.open("w", newline="") as f:
             csv.writer(f).writerows([rows[0], *kept])
-        os.replace(tmp, path)
 
 
 def _log(enabled: bool):
@@ -437,6 +436,7 @@ class EpochEnd(keras.callbacks.Callback):
 
     def __init__(
         self,
+        config: Config,
         inference,
         training,
         val_batches: CTCBatches,
@@ -448,7 +448,7 @@ class EpochEnd(keras.callbacks.Callback):
         log,
     ) -> None:
         super().__init__()
-        self.inference, self.training = inference, training
+        self.config, self.inference, self.training = config, inference, training
         self.val_batches, self.val_ex, self.tokenizer = val_batches, val_ex, tokenizer
         self.out, self.state, self.train_batches, self.log = out, state, train_batches, log
         self.audio_seconds = 0.0  # in the running epoch's batches
@@ -487,7 +487,7 @@ class EpochEnd(keras.callbacks.Callback):
         self.last_epoch, self.last_xrt = epoch + 1, xrt
         improved = cer < self.state["best_cer"]
         if improved:
-            save_inference_model(self.inference, self.out)
+            save_inference_model(self.inference, self.out, self.config)
             self.state.update(best_cer=cer, best_wer=wer, best_epoch=epoch + 1)
         self._append_history([epoch + 1, loss, val_loss, cer, wer, seconds, xrt])
         save_resume_state(self.out, epoch + 1, self.training, self.state)

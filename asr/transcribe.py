@@ -15,11 +15,10 @@ from asr.audio import WavStream, audio_duration, load_audio, resample
 from asr.config import MODEL_NAME, Config, load_config
 from asr.data import bucket_width
 from asr.decoding import (
-    beam_search,
-    forced_alignment,
+    DECODERS,
+    Decoder,
+    LMBeamDecoder,
     geometric_mean,
-    greedy_alignment,
-    lm_beam_search,
     log_softmax,
     split_at_blanks,
     split_words,
@@ -40,7 +39,6 @@ WINDOW_SECONDS = 30.0
 CONTEXT_SECONDS = 5.0  # 3 s changed ~0.1% of characters vs whole-file decoding; 5 s none
 WINDOWS_PER_BATCH = 2  # 4 was 50 MiB more peak memory for ~5% speed
 DECODE_PIECE_SECONDS = 15.0  # posteriors are decoded in pieces cut at blank frames
-DECODERS = ("greedy", "beam")
 
 
 def default_model_dir() -> Path:
@@ -196,26 +194,33 @@ class Transcriber:
                 pieces.append(lg[a - s :] if last else lg[a - s : b - s])
         return np.concatenate(pieces)
 
+    def decoder(self, name: str = "greedy", beam_width: int = 16) -> Decoder:
+        """The registered decoder ``name``; "beam" fuses this model's LM when it has one."""
+        if name not in DECODERS:
+            raise ConfigError(f"unknown decoder {name!r}; choose one of {sorted(DECODERS)}")
+        if beam_width < 1:
+            raise ConfigError(f"beam width must be >= 1, got {beam_width}")
+        decoder = DECODERS[name](beam_width, self.lm if name == "beam" else None)
+        if isinstance(decoder, LMBeamDecoder):
+            decoder = dataclasses.replace(decoder, name=f"character LM {self.lm_path}")
+        return decoder
+
     def decode(
-        self, logits: np.ndarray, decoder: str = "greedy", beam_width: int = 16
+        self, logits: np.ndarray, decoder: str | Decoder = "greedy", beam_width: int = 16
     ) -> tuple[str, float, tuple[Word, ...]]:
-        """Text, confidence and timed words of one utterance's (frames, classes) logits."""
-        if decoder not in DECODERS:
-            raise ConfigError(f"unknown decoder {decoder!r}; choose one of {DECODERS}")
+        """Text, confidence and timed words of one utterance's (frames, classes) logits.
+
+        ``decoder``: a registered name (with ``beam_width``) or a Decoder object.
+        """
+        if isinstance(decoder, str):
+            decoder = self.decoder(decoder, beam_width)
         log_probs = log_softmax(logits)
         spf = self.seconds_per_output_frame
         piece = max(2, round(DECODE_PIECE_SECONDS / spf))
         bounds = [(a, b) for a, b in split_at_blanks(log_probs, piece) if b > a]
         parts = [log_probs[a:b] for a, b in bounds]
-        if decoder == "beam":
-            labels = self._beam_labels(parts, beam_width)
-            alignments = [
-                (lab, forced_alignment(lp, lab)) for lab, lp in zip(labels, parts, strict=True)
-            ]
-        else:
-            alignments = [greedy_alignment(lp) for lp in parts]
         spans = []
-        for (a, _), lp, (ids, owner) in zip(bounds, parts, alignments, strict=True):
+        for (a, _), lp, (ids, owner) in zip(bounds, parts, decoder.decode(parts), strict=True):
             for sp in token_spans(ids, owner, lp):
                 spans.append(dataclasses.replace(sp, first=sp.first + a, last=sp.last + a))
         space = self.tokenizer.encode(" ")[0]
@@ -233,54 +238,37 @@ class Transcriber:
         return text, round(geometric_mean([sp.prob for sp in spans]), 4), tuple(words)
 
     def describe_decoder(self, decoder: str, beam_width: int) -> str:
-        """How text is decoded, for reports: "greedy", "beam 16" or "beam 16 + LM ..."."""
-        if decoder != "beam":
-            return decoder
-        lm = self.lm
-        if lm is None:
-            return f"beam {beam_width}"
-        return (
-            f"beam {beam_width} + {lm.order}-gram character LM {self.lm_path} "
-            f"(weight {lm.weight:g}, bonus {lm.bonus:g})"
-        )
-
-    def _beam_labels(self, parts: list[np.ndarray], beam_width: int) -> list[list[int]]:
-        """Beam search per piece; with a language model, each piece is scored in the
-        context of the text before it and only the last one ends the sentence."""
-        lm = self.lm
-        if lm is None:
-            return beam_search(parts, beam_width)
-        labels: list[list[int]] = []
-        history = ""
-        for k, lp in enumerate(parts):
-            ids = lm_beam_search(lp, lm, beam_width, history=history, end=k == len(parts) - 1)
-            labels.append(ids)
-            history += self.tokenizer.decode(ids)
-        return labels
+        """How text is decoded, for reports: "greedy", "beam 16" or "beam 16 + ... LM ..."."""
+        return self.decoder(decoder, beam_width).describe()
 
     def transcribe_arrays(
-        self, signals: Sequence[np.ndarray], decoder: str = "greedy", beam_width: int = 16
+        self, signals: Sequence[np.ndarray], decoder: str | Decoder = "greedy", beam_width: int = 16
     ) -> list[str]:
         """Texts for float signals already at the model's sample rate."""
         return [r.text for r in self._results(signals, [None] * len(signals), decoder, beam_width)]
+
+    def signal_logits(self, signals: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """(frames, classes) logits of each signal: short ones share padded batches, long
+        ones go window by window."""
+        long_samples = (WINDOW_SECONDS + 2 * CONTEXT_SECONDS) * self.config.features.sample_rate
+        short = [i for i, s in enumerate(signals) if len(s) <= long_samples]
+        logits = dict(
+            zip(short, self.logits([self.features(signals[i]) for i in short]), strict=True)
+        )
+        return [logits[i] if i in logits else self.long_logits(s) for i, s in enumerate(signals)]
 
     def _results(
         self,
         signals: Sequence[np.ndarray],
         paths: Sequence[str | None],
-        decoder: str,
+        decoder: str | Decoder,
         beam_width: int,
     ) -> list[Transcription]:
         """Short signals share padded batches; long ones go window by window."""
         rate = self.config.features.sample_rate
-        long_samples = (WINDOW_SECONDS + 2 * CONTEXT_SECONDS) * rate
-        short = [i for i, s in enumerate(signals) if len(s) <= long_samples]
-        logits: dict[int, np.ndarray] = dict(
-            zip(short, self.logits([self.features(signals[i]) for i in short]), strict=True)
-        )
         results = []
-        for i, (samples, path) in enumerate(zip(signals, paths, strict=True)):
-            lg = logits.pop(i) if i in logits else self.long_logits(samples)
+        logits = self.signal_logits(signals)
+        for samples, path, lg in zip(signals, paths, logits, strict=True):
             text, conf, words = self.decode(lg, decoder, beam_width)
             duration = len(samples) / rate
             words = tuple(dataclasses.replace(w, end=min(w.end, duration)) for w in words)
@@ -291,7 +279,7 @@ class Transcriber:
         self,
         audio: str | os.PathLike | np.ndarray,
         sample_rate: int | None = None,
-        decoder: str = "greedy",
+        decoder: str | Decoder = "greedy",
         beam_width: int = 16,
     ) -> str:
         """Text of one file path or sample array (``sample_rate`` defaults to the model's)."""
@@ -308,7 +296,7 @@ class Transcriber:
     def transcribe_files(
         self,
         paths: Iterable[str | os.PathLike],
-        decoder: str = "greedy",
+        decoder: str | Decoder = "greedy",
         beam_width: int = 16,
         on_error: Callable[[AudioError], None] | None = None,
         batch_seconds: float = 600.0,
@@ -331,7 +319,7 @@ class Transcriber:
     def transcribe_indexed(
         self,
         paths: Iterable[str | os.PathLike],
-        decoder: str = "greedy",
+        decoder: str | Decoder = "greedy",
         beam_width: int = 16,
         on_error: Callable[[int, AudioError], None] | None = None,
         batch_seconds: float = 600.0,
@@ -343,6 +331,8 @@ class Transcriber:
         data (references in ``evaluate``) key on the position, never on the finishing order.
         ``on_error(position, error)`` is called, while that input is current, for a bad file.
         """
+        if isinstance(decoder, str):  # resolved once: a bad name fails before any work
+            decoder = self.decoder(decoder, beam_width)
         rate = self.config.features.sample_rate
         results: dict[int, Transcription] = {}
         held: dict[int, tuple[np.ndarray, str]] = {}  # short files waiting for a batch
@@ -374,7 +364,7 @@ class Transcriber:
         return results
 
     def _transcribe_long(
-        self, path: str | os.PathLike, decoder: str, beam_width: int
+        self, path: str | os.PathLike, decoder: str | Decoder, beam_width: int
     ) -> Transcription:
         """A long file, streamed window by window when its sample format allows."""
         rate = self.config.features.sample_rate

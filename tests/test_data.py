@@ -206,3 +206,17 @@ def test_batches_apply_their_augmentations_and_keep_labels() -> None:
         assert x.shape == y.shape and not np.array_equal(x, y)
         assert np.isfinite(y).all()
         np.testing.assert_array_equal(plain[b]["labels"], augmented[b]["labels"])
+
+
+def test_training_features_are_the_serving_features() -> None:
+    """One featurizer: what asr train extracts is what Transcriber.features normalizes."""
+    from asr.audio import load_audio
+    from asr.data import extract_features
+    from asr.features import compute_features
+    from asr.manifest import read_manifest
+
+    utts = read_manifest(Path(__file__).resolve().parents[1] / "data/samples/manifest.jsonl")
+    config = FeatureConfig()
+    data = extract_features(utts, config, jobs=1)
+    for u, feats in zip(utts, data.features, strict=True):
+        np.testing.assert_array_equal(feats, compute_features(load_audio(u.audio_filepath), config))

@@ -19,16 +19,9 @@ from pathlib import Path
 import pytest
 
 from asr.errors import AsrError
-from asr.evaluate import (
-    TOP,
-    AlignedWord,
-    Confusion,
-    WordCount,
-    check_report_paths,
-    report_paths,
-    score,
-    write_report,
-)
+from asr.evaluate import check_report_paths, report_paths, write_report
+from asr.fileio import default_file_mode, file_mode
+from asr.metrics import TOP, AlignedWord, Confusion, WordCount, score
 from asr.report import render_html
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -145,7 +138,8 @@ def test_summary_prints_totals_and_top_five_word_confusions() -> None:
 
 def test_pure_modules_need_no_tensorflow() -> None:
     code = (
-        "import sys, asr.evaluate, asr.report; "
+        "import sys, asr.evaluate, asr.metrics, asr.report, asr.decoding, asr.tuning, "
+        "asr.architectures, asr.config; "
         "bad = [m for m in ('tensorflow', 'keras', 'jax', 'torch') if m in sys.modules]; "
         "assert not bad, bad"
     )
@@ -225,6 +219,8 @@ def test_write_report_refuses_to_overwrite(tmp_path: Path) -> None:
     column = {"op": "substitute", "ref": "cat", "hyp": "bat"}
     assert data["per_utterance"][0]["alignment"][1] == column
     assert html_path.read_text().startswith("<!DOCTYPE html>")
+    assert file_mode(json_path) == file_mode(html_path) == default_file_mode()  # not 0600
+    assert not list((tmp_path / "sub").glob(".*"))  # no temp file left
     before = json_path.read_text()
 
     # either twin existing blocks the write, with a one-line message naming --force

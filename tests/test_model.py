@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
+import subprocess
+import sys
+import zipfile
 from pathlib import Path
 
 import keras
@@ -12,9 +16,12 @@ import pytest
 
 from asr.config import Config, ModelConfig, save_config
 from asr.errors import ConfigError
+from asr.fileio import default_file_mode, file_mode
 from asr.model import build_inference_model, build_training_model
 from asr.modelio import load_inference_model, save_inference_model
 from asr.transcribe import Transcriber
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _run(model: keras.Model, feats: np.ndarray, lengths: list[int]) -> np.ndarray:
@@ -104,13 +111,55 @@ def test_tensorflow_ctc_kernel_matches_keras_ctc_loss() -> None:
     assert np.all(ours[1][3, 17:] == 0)  # frames past an utterance's length get no gradient
 
 
-def test_save_load_round_trip_in_safe_mode(tmp_path: Path, tiny_config: Config) -> None:
+@pytest.mark.parametrize("arch", ["bigru", "bilstm"])
+def test_save_load_round_trip_in_safe_mode(tmp_path: Path, tiny_config: Config, arch) -> None:
+    config = dataclasses.replace(
+        tiny_config, model=dataclasses.replace(tiny_config.model, arch=arch)
+    )
+    model = build_inference_model(config)
+    save_inference_model(model, tmp_path, config)
+    assert not list(tmp_path.glob(".*"))  # no temp file left behind
+    assert file_mode(tmp_path / "model.keras") == default_file_mode()  # 0644 under umask 022
+    loaded = load_inference_model(tmp_path, config)
+    x = np.random.default_rng(2).normal(size=(2, 20, 39)).astype(np.float32)
+    np.testing.assert_allclose(_run(loaded, x, [10, 7]), _run(model, x, [10, 7]), atol=1e-6)
+
+
+def test_saved_model_loads_in_plain_keras_without_asr(tmp_path: Path, tiny_config: Config) -> None:
+    """model.keras holds only stock Keras layers and ops: a Python that never imports asr
+    loads it with safe_mode=True and gets the same logits (padding still masked)."""
     model = build_inference_model(tiny_config)
-    save_inference_model(model, tmp_path)
-    assert not list(tmp_path.glob(".model*"))  # no temp file left behind
-    loaded = load_inference_model(tmp_path, tiny_config)
-    x = np.random.default_rng(2).normal(size=(1, 20, 39)).astype(np.float32)
-    np.testing.assert_allclose(_run(loaded, x, [10]), _run(model, x, [10]), atol=1e-6)
+    save_inference_model(model, tmp_path, tiny_config)
+    x = np.random.default_rng(3).normal(size=(2, 24, 39)).astype(np.float32)
+    x[1, 14:] = 0.0
+    expected = _run(model, x, [12, 7])
+    x[1, 18:] = 50.0  # past what row 1's 7 output frames see (kernel 11): the same outputs
+    np.save(tmp_path / "x.npy", x)
+    script = (
+        "import sys, numpy as np, keras\n"
+        "m = keras.saving.load_model(sys.argv[1], safe_mode=True, compile=False)\n"
+        "x = np.load(sys.argv[2])\n"
+        "y = m.predict({'features': x, 'input_length': np.array([12, 7], 'int32')}, verbose=0)\n"
+        "np.save(sys.argv[3], y)\n"
+        "assert not [k for k in sys.modules if k == 'asr' or k.startswith('asr.')]\n"
+    )
+    env = {**os.environ, "PYTHONPATH": "", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    run = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "model.keras"), str(tmp_path / "x.npy"),
+         str(tmp_path / "y.npy")],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-2000:]
+    got = np.load(tmp_path / "y.npy")
+    np.testing.assert_allclose(got[0, :12], expected[0, :12], atol=1e-5)
+    np.testing.assert_allclose(got[1, :7], expected[1, :7], atol=1e-5)
+
+
+def test_shipped_model_is_stock_keras() -> None:
+    """The default checkpoint names no asr class, so it needs no import to load."""
+    with zipfile.ZipFile(ROOT / "checkpoints" / "default" / "model.keras") as z:
+        text = z.read("config.json").decode()
+    assert "asr>" not in text and '"module": "asr' not in text
 
 
 def test_lambda_model_is_refused(tmp_path: Path) -> None:
@@ -123,7 +172,7 @@ def test_lambda_model_is_refused(tmp_path: Path) -> None:
 
 
 def test_config_that_does_not_match_model_is_refused(tmp_path: Path, tiny_config: Config) -> None:
-    save_inference_model(build_inference_model(tiny_config), tmp_path)
+    save_inference_model(build_inference_model(tiny_config), tmp_path, tiny_config)
     wrong = dataclasses.replace(tiny_config, alphabet="abc", mean=(0.0,) * 39, std=(1.0,) * 39)
     save_config(wrong, tmp_path)
     with pytest.raises(ConfigError, match="different models"):

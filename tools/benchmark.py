@@ -65,7 +65,7 @@ def child_features(manifest: Path) -> dict:
     """Load every WAV, then time MFCC + deltas over all of it in this one process."""
     from asr.audio import load_audio
     from asr.config import load_config
-    from asr.features import add_deltas, base_features
+    from asr.features import compute_features
     from asr.manifest import read_manifest
     from asr.transcribe import default_model_dir
 
@@ -77,7 +77,7 @@ def child_features(manifest: Path) -> dict:
     audio_s = sum(len(s) for s in signals) / config.sample_rate
     start = time.perf_counter()
     for s in signals:
-        add_deltas(base_features(s, config))
+        compute_features(s, config)
     feat_s = time.perf_counter() - start
     return {
         "audio_s": audio_s,

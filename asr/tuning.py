@@ -1,0 +1,94 @@
+"""Choosing a character LM's fusion weights on validation data (``asr lm --tune``).
+
+Why here and not in a tool: the weights must be tuned on the decoder that will use them, so
+every grid point decodes through ``Transcriber.decode`` with an ``LMBeamDecoder``, exactly as
+``asr transcribe`` and ``asr evaluate`` do (blank splitting, LM history across pieces, sentence
+end). The model runs once; each grid point only re-runs the beam search.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from asr.audio import load_audio
+from asr.decoding import LMBeamDecoder
+from asr.errors import AsrError
+from asr.lm import CharLM
+from asr.manifest import read_manifest
+from asr.metrics import error_rates
+from asr.text import normalize_text
+
+WEIGHTS = (0.3, 0.5, 0.7, 0.9, 1.1)  # LM log-probability scales tried by default
+BONUSES = (0.0, 0.5, 1.0, 1.5, 2.0)  # per-character bonuses tried by default
+
+
+@dataclass(frozen=True)
+class GridPoint:
+    """Validation error rates of one (weight, bonus) pair."""
+
+    weight: float
+    bonus: float
+    cer: float
+    wer: float
+
+
+@dataclass(frozen=True)
+class TuneResult:
+    """Every grid point, the best one (lowest CER, then WER) and greedy's rates to compare."""
+
+    points: tuple[GridPoint, ...]
+    best: GridPoint
+    greedy_cer: float
+    greedy_wer: float
+    utterances: int
+
+
+def tune_lm(
+    lm: CharLM,
+    manifest: str | os.PathLike,
+    model_dir: str | os.PathLike | None = None,
+    weights: Sequence[float] = WEIGHTS,
+    bonuses: Sequence[float] = BONUSES,
+    beam_width: int = 16,
+    progress: Callable[[GridPoint], None] | None = None,
+) -> TuneResult:
+    """Grid-search ``lm``'s weight and bonus for beam search on ``manifest`` (never the test
+    set); ``lm`` is left unchanged (store ``result.best`` in it to keep the choice).
+
+    Raises:
+        AsrError: a bad manifest, audio file or model directory; an empty grid; an LM whose
+            alphabet differs from the model's.
+    """
+    from asr.transcribe import Transcriber
+
+    if not weights or not bonuses:
+        raise AsrError("--weights and --bonuses need at least one value each")
+    transcriber = Transcriber.load(model_dir, lm=None)
+    if lm.alphabet != transcriber.config.alphabet:
+        raise AsrError(
+            f"the language model's alphabet {lm.alphabet!r} differs from the model's "
+            f"{transcriber.config.alphabet!r}; build it with `asr lm` for this model"
+        )
+    utts = read_manifest(manifest)
+    rate = transcriber.config.features.sample_rate
+    logits = transcriber.signal_logits([load_audio(u.audio_filepath, rate) for u in utts])
+    refs = [normalize_text(u.text) for u in utts]
+
+    def rates(decoder) -> tuple[float, float]:
+        hyps = [transcriber.decode(lg, decoder)[0] for lg in logits]
+        wer, cer = error_rates(refs, hyps)
+        return cer, wer
+
+    greedy_cer, greedy_wer = rates("greedy")
+    points = []
+    for weight in weights:
+        for bonus in bonuses:
+            cer, wer = rates(LMBeamDecoder(lm, beam_width, weight, bonus))
+            point = GridPoint(weight, bonus, cer, wer)
+            points.append(point)
+            if progress is not None:
+                progress(point)
+    best = min(points, key=lambda p: (p.cer, p.wer))
+    return TuneResult(tuple(points), best, greedy_cer, greedy_wer, len(utts))
