@@ -31,6 +31,7 @@ from asr.features import (
     compute_features,
     frequency_warp,
 )
+from asr.fileio import atomic_path
 from asr.manifest import Utterance
 from asr.text import Tokenizer, normalize_text
 
@@ -89,15 +90,16 @@ class FeatureSet:
         """Store base features as float16 (deltas are recomputed on load) in one .npz."""
         base = [f[:, : self.config.base_dim] for f in self.features]
         lengths = np.array([b.shape[0] for b in base], dtype=np.int64)
-        np.savez_compressed(
-            path,
-            base=np.concatenate(base).astype(np.float16),
-            lengths=lengths,
-            texts=np.array(self.texts, dtype=object).astype(str),
-            paths=np.array(self.paths, dtype=object).astype(str),
-            durations=np.array(self.durations, dtype=np.float64),
-            config=np.array(repr(self.config)),
-        )
+        with atomic_path(path, suffix=".npz") as tmp:
+            np.savez_compressed(
+                tmp,
+                base=np.concatenate(base).astype(np.float16),
+                lengths=lengths,
+                texts=np.array(self.texts, dtype=object).astype(str),
+                paths=np.array(self.paths, dtype=object).astype(str),
+                durations=np.array(self.durations, dtype=np.float64),
+                config=np.array(repr(self.config)),
+            )
 
     @classmethod
     def load(cls, path: Path, config: FeatureConfig) -> FeatureSet:
