@@ -72,7 +72,7 @@ def _cmd_transcribe(args: argparse.Namespace) -> int:
             report(e)
             continue
         if not found:
-            report(AudioError(f"{arg}: no .wav files in this directory; pass WAV files"))
+            report(AudioError(f"{arg}: no audio files in this directory; pass audio files"))
         paths += found
     transcriber = Transcriber.load(args.model, lm=_lm_choice(args))
     results = transcriber.transcribe_files(
@@ -338,9 +338,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("transcribe", help="transcribe WAV files or directories")
+    p = sub.add_parser("transcribe", help="transcribe audio files or directories")
     p.add_argument(
-        "audio", nargs="+", help="WAV files or directories (searched for .wav); - reads stdin"
+        "audio",
+        nargs="+",
+        help="audio files (WAV, FLAC, Ogg/Opus, MP3, ...) or directories (searched for them); "
+        "- reads stdin",
     )
     p.add_argument("--model", help="model directory (default: the shipped model)")
     p.add_argument(

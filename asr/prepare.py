@@ -1,13 +1,13 @@
 """``asr prepare``: turn a corpus in one of the common layouts into JSON Lines manifests.
 
-Layouts (``fmt``): ``folder`` (any tree of X.wav + X.txt), ``ljspeech`` (``metadata.csv`` +
-``wavs/``), ``librispeech`` (``*.trans.txt`` beside the audio), ``commonvoice``
-(``validated.tsv`` or ``train/dev/test.tsv`` + ``clips/``) and ``deepspeech`` (CSV
-``wav_filename,wav_filesize,transcript``), plus ``manifest`` (a JSONL manifest, or a folder
-holding the ``manifest.jsonl`` that `asr synth` writes) to check and split. asr reads only
-WAV: LibriSpeech's FLAC and Common Voice's MP3 must be converted first, and prepare stops with
-the sox command that does it unless a ``.wav`` already sits beside each original. Pure
-standard library, no TensorFlow.
+Layouts (``fmt``): ``folder`` (any tree of X.wav/.flac/.mp3/... + X.txt), ``ljspeech``
+(``metadata.csv`` + ``wavs/``), ``librispeech`` (``*.trans.txt`` beside the audio),
+``commonvoice`` (``validated.tsv`` or ``train/dev/test.tsv`` + ``clips/``) and ``deepspeech``
+(CSV ``wav_filename,wav_filesize,transcript``), plus ``manifest`` (a JSONL manifest, or a
+folder holding the ``manifest.jsonl`` that `asr synth` writes) to check and split.
+LibriSpeech's FLAC and Common Voice's MP3 are imported as they are (asr.audio reads them
+through libsndfile); a ``.wav`` converted beside an original is preferred. Durations come
+from the audio headers via ``asr.audio.audio_duration``. No TensorFlow.
 """
 
 from __future__ import annotations
@@ -19,12 +19,11 @@ import itertools
 import math
 import os
 import random
-import shlex
-import wave
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from asr.audio import audio_duration, is_audio_file
 from asr.errors import AsrError, ManifestError
 from asr.manifest import (
     CSV_HEADER,
@@ -45,7 +44,7 @@ _LOOKED_FOR = (
     "metadata.csv (ljspeech), *.trans.txt (librispeech), validated.tsv or train.tsv with a "
     "sentence column (commonvoice), a .csv with the header wav_filename,wav_filesize,transcript "
     "(deepspeech), a JSONL manifest or a folder with manifest.jsonl such as `asr synth` "
-    "writes (manifest), .wav files with same-named .txt files (folder)"
+    "writes (manifest), audio files with same-named .txt files (folder)"
 )
 
 
@@ -70,20 +69,19 @@ class PrepareResult:
 
 @dataclass
 class _Scan:
-    """A corpus read from disk: (audio, transcript) pairs, what was left out, and non-WAV audio."""
+    """A corpus read from disk: (audio, transcript) pairs and what was left out."""
 
     pairs: list[tuple[Path, str]] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
-    unconverted: list[Path] = field(default_factory=list)  # FLAC/MP3 with no .wav beside
 
-    def add(self, wav: Path, original: Path, text: str, where: str, missing: Path) -> None:
-        """Take the WAV, else note the original (FLAC/MP3) to convert, else skip ``where``."""
-        if wav.is_file():
-            self.pairs.append((wav, text.strip()))
-        elif original.is_file():
-            self.unconverted.append(original)
+    def add(self, candidates: Sequence[Path], text: str, where: str) -> None:
+        """Take the first audio file that exists (a converted .wav before the original FLAC or
+        MP3), else skip ``where`` naming the original, the last candidate."""
+        audio = next((p for p in candidates if p.is_file()), None)
+        if audio is None:
+            self.skipped.append(f"{where}: audio {candidates[-1]} not found")
         else:
-            self.skipped.append(f"{where}: audio {missing} not found")
+            self.pairs.append((audio, text.strip()))
 
 
 def _read_corpus_text(path: Path) -> str:
@@ -117,9 +115,9 @@ def _is_commonvoice_tsv(path: Path) -> bool:
     return "path" in columns and "sentence" in columns
 
 
-def _has_wav(folder: Path) -> bool:
-    """Whether any .wav file lies in the tree."""
-    return any(p.suffix.lower() == ".wav" for p in folder.rglob("*"))
+def _has_audio(folder: Path) -> bool:
+    """Whether any audio file (by extension, as directory search sees it) lies in the tree."""
+    return any(is_audio_file(p) for p in folder.rglob("*"))
 
 
 def detect_corpus(src: StrPath) -> str:
@@ -157,7 +155,7 @@ def detect_corpus(src: StrPath) -> str:
             return "deepspeech"
         if (src / SYNTH_MANIFEST).is_file():
             return "manifest"
-        if _has_wav(src):
+        if _has_audio(src):
             return "folder"
     else:
         raise ManifestError(f"{src}: no such file or folder; give the corpus folder as SRC")
@@ -168,21 +166,26 @@ def detect_corpus(src: StrPath) -> str:
 
 
 def _scan_folder(src: Path) -> _Scan:
-    """Pair every X.wav in the tree with X.txt beside it; a wav without text is skipped."""
+    """Pair every audio file X.wav/.flac/.mp3/... in the tree with X.txt beside it; audio
+    without text is skipped, and a .wav converted beside X.flac stands for both."""
     if not src.is_dir():
-        raise ManifestError(f"{src}: not a folder; the folder format reads a tree of .wav + .txt")
+        raise ManifestError(f"{src}: not a folder; the folder format reads a tree of audio + .txt")
     scan = _Scan()
-    for wav in sorted(p for p in src.rglob("*") if p.suffix.lower() == ".wav" and p.is_file()):
-        txt = wav.with_suffix(".txt")
+    by_stem: dict[Path, Path] = {}  # X (no suffix) -> its audio file
+    for audio in sorted(p for p in src.rglob("*") if is_audio_file(p) and p.is_file()):
+        if audio.with_suffix("") not in by_stem or audio.suffix.lower() == ".wav":
+            by_stem[audio.with_suffix("")] = audio
+    for audio in sorted(by_stem.values()):
+        txt = audio.with_suffix(".txt")
         if not txt.is_file():
-            scan.skipped.append(f"{wav}: no transcript {txt.name} beside it")
+            scan.skipped.append(f"{audio}: no transcript {txt.name} beside it")
             continue
         try:
             text = " ".join(txt.read_text(encoding="utf-8-sig").split())
         except (OSError, UnicodeDecodeError) as e:
             scan.skipped.append(f"{txt}: cannot read the transcript ({e})")
             continue
-        scan.pairs.append((wav, text))
+        scan.pairs.append((audio, text))
     return scan
 
 
@@ -208,18 +211,19 @@ def _scan_ljspeech(src: Path) -> _Scan:
 
 
 def _scan_librispeech(src: Path) -> _Scan:
-    """Read every ``*.trans.txt`` (lines ``UTTID TEXT``), audio ``UTTID.wav`` beside it."""
+    """Read every ``*.trans.txt`` (lines ``UTTID TEXT``), audio ``UTTID.flac`` (or a converted
+    ``UTTID.wav``) beside it."""
     scan = _Scan()
     for trans in [src] if src.is_file() else sorted(src.rglob("*.trans.txt")):
         for number, line in enumerate(_read_corpus_text(trans).split("\n"), start=1):
             uttid, _, text = line.strip().partition(" ")
             if not uttid:
                 continue
-            wav, flac = trans.parent / f"{uttid}.wav", trans.parent / f"{uttid}.flac"
             if not text.strip():
                 scan.skipped.append(f"{trans}:{number}: expected UTTID TEXT")
             else:
-                scan.add(wav, flac, text, f"{trans}:{number}", missing=wav)
+                audio = [trans.parent / f"{uttid}{ext}" for ext in (".wav", ".flac")]
+                scan.add(audio, text, f"{trans}:{number}")
     return scan
 
 
@@ -239,7 +243,8 @@ def _commonvoice_tables(src: Path) -> list[Path]:
 
 
 def _scan_commonvoice(src: Path) -> _Scan:
-    """Read Common Voice TSVs (columns ``path`` and ``sentence``), clips in ``clips/``."""
+    """Read Common Voice TSVs (columns ``path`` and ``sentence``), clips (MP3, or a converted
+    .wav beside each) in ``clips/``."""
     scan = _Scan()
     for table in _commonvoice_tables(src):
         text = _read_corpus_text(table)
@@ -255,7 +260,7 @@ def _scan_commonvoice(src: Path) -> _Scan:
                 scan.skipped.append(f"{where}: missing path or sentence")
                 continue
             clip = table.parent / "clips" / name
-            scan.add(clip.with_suffix(".wav"), clip, sentence, where, missing=clip)
+            scan.add([clip.with_suffix(".wav"), clip], sentence, where)
     return scan
 
 
@@ -294,32 +299,6 @@ _SCANNERS = {
 }
 
 
-def _conversion_error(src: Path, unconverted: list[Path]) -> ManifestError:
-    """Explain that FLAC/MP3 audio must become WAV, with one command that converts it all."""
-    ext = unconverted[0].suffix.lower()
-    root = os.path.commonpath([str(p.parent) for p in unconverted])
-    convert = (
-        f"find {shlex.quote(root)} -name '*{ext}' -exec sh -c "
-        f'\'sox "$1" -r 16000 -c 1 -b 16 "${{1%{ext}}}.wav"\' _ {{}} \\;'
-    )
-    needs = " (sox needs libsox-fmt-mp3 for MP3)" if ext == ".mp3" else ""
-    return ManifestError(
-        f"{src}: {len(unconverted)} audio files are {ext[1:].upper()} (e.g. {unconverted[0]}), "
-        f"but asr reads only WAV; convert them beside the originals with: {convert}{needs}; "
-        "then run asr prepare again"
-    )
-
-
-def _duration(path: Path) -> float:
-    """Seconds of audio from the WAV header, without decoding the samples."""
-    try:
-        from asr.audio import audio_duration
-    except ImportError:  # asr.audio not available: the header alone, via wave
-        with wave.open(str(path), "rb") as w:
-            return w.getnframes() / w.getframerate()
-    return audio_duration(str(path))
-
-
 def _utterances(scan: _Scan) -> tuple[list[Utterance], list[str]]:
     """Check each pair's transcript and read its duration; bad pairs join the skipped list."""
     utterances: list[Utterance] = []
@@ -330,9 +309,9 @@ def _utterances(scan: _Scan) -> tuple[list[Utterance], list[str]]:
             skipped.append(f"{audio}: {problem}")
             continue
         try:
-            seconds = _duration(audio)
-        except (AsrError, OSError, EOFError, ValueError, ZeroDivisionError, wave.Error) as e:
-            skipped.append(f"{audio}: unreadable WAV header ({e})")
+            seconds = audio_duration(audio)
+        except AsrError as e:  # AudioError: one line naming the file, the problem, the fix
+            skipped.append(str(e))
             continue
         utterances.append(Utterance(os.path.abspath(audio), text, seconds))
     return utterances, skipped
@@ -445,7 +424,7 @@ def prepare(
     seed: int = 0,
     overwrite: bool = False,
 ) -> PrepareResult:
-    """Turn a corpus into JSON Lines manifests with durations read from the WAV headers.
+    """Turn a corpus into JSON Lines manifests with durations read from the audio headers.
 
     Args:
         src: the corpus folder (or its index file: metadata.csv, a .tsv, .csv or .trans.txt).
@@ -460,7 +439,7 @@ def prepare(
 
     Raises:
         ManifestError: unknown or undetectable layout, bad ratios, an output that exists,
-            FLAC/MP3 audio to convert first, or no usable utterance.
+            or no usable utterance.
     """
     src, out = Path(src), Path(out)
     if fmt != "auto" and fmt not in FORMATS:
@@ -473,8 +452,6 @@ def prepare(
         raise ManifestError(f"{src}: no such file or folder; give the corpus folder as SRC")
     fmt = detect_corpus(src) if fmt == "auto" else fmt
     scan = _SCANNERS[fmt](src)
-    if scan.unconverted:
-        raise _conversion_error(src, scan.unconverted)
     utterances, skipped = _utterances(scan)
     if not utterances:
         first = f" (skipped {len(skipped)}, first: {skipped[0]})" if skipped else ""

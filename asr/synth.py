@@ -16,7 +16,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import wave
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -24,9 +23,11 @@ from functools import cache
 from pathlib import Path
 from typing import Literal
 
-from asr.errors import SynthError
+from asr.audio import audio_duration
+from asr.errors import AudioError, SynthError
+from asr.fileio import atomic_write_text
 from asr.manifest import Utterance, write_manifest
-from asr.text import normalize_text, number_to_words
+from asr.text import normalize_text, spell_numbers
 
 Engine = Literal["espeak-ng", "flite"]
 ENGINES: tuple[Engine, ...] = ("espeak-ng", "flite")
@@ -256,9 +257,11 @@ def _engine_command(
 
 
 def wav_duration(path: Path) -> float:
-    """Duration in seconds of a PCM WAV file, read from its header."""
-    with wave.open(str(path), "rb") as f:
-        return f.getnframes() / f.getframerate()
+    """Seconds of a rendered WAV from its header (asr.audio's reader); broken: a SynthError."""
+    try:
+        return audio_duration(path)
+    except AudioError as e:  # sox wrote something unreadable: the take failed
+        raise SynthError(str(e)) from e
 
 
 def synthesize(
@@ -330,15 +333,7 @@ def spoken_form(text: str) -> str:
     for "204", while training normalizes them to "one thousand nine hundred ninety eight" and
     "two hundred four". Punctuation is kept for the engines' prosody.
     """
-    text = re.sub(r"(?<=\d)[,_](?=\d{3})", "", text)  # 1,000 -> 1000, as normalize_text does
-
-    def spell(match: re.Match[str]) -> str:
-        digits = match.group(0)
-        if len(digits) > 15:  # normalize_text reads long runs digit by digit
-            return " " + " ".join(number_to_words(int(d)) for d in digits) + " "
-        return " " + number_to_words(int(digits)) + " "
-
-    spoken = " ".join(re.sub(r"\d+", spell, text).split())
+    spoken = " ".join(spell_numbers(text).split())
     return re.sub(r" (?=[,.!?;:])", "", spoken)
 
 
@@ -468,7 +463,7 @@ def render_takes(
                 i = futures[future]
                 try:
                     done[i] = future.result()
-                except (SynthError, OSError, wave.Error, EOFError) as e:
+                except (SynthError, OSError) as e:
                     take = takes[i]
                     (root / take.wav).unlink(missing_ok=True)
                     failed.append(f"{take.wav} ({take.voice}, {take.text[:50]!r}): {e}")
@@ -498,13 +493,8 @@ def take_metadata(rendered: Rendered) -> dict[str, object]:
 
 def write_jsonl(path: str | Path, rows: Iterable[dict[str, object]]) -> Path:
     """Write sidecar rows as JSON Lines, atomically so a crash leaves no half file."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("w", encoding="utf-8") as f:
-        for row in rows:
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
-    tmp.replace(path)
-    return path
+    text = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+    return atomic_write_text(path, text)
 
 
 def _clear_old_wavs(wav_dir: Path) -> None:

@@ -52,8 +52,15 @@ def _spell_digits(match: re.Match[str]) -> str:
     digits = match.group(0)
     # Very long digit runs (phone numbers, ids) are read digit by digit.
     if len(digits) > 15:
-        return " ".join(_ONES[int(d)] for d in digits)
+        return " " + " ".join(_ONES[int(d)] for d in digits) + " "
     return " " + number_to_words(int(digits)) + " "
+
+
+def spell_numbers(text: str) -> str:
+    """``text`` with every digit run spelled out in words, all else untouched ("1,000" is one
+    number); the one place numbers become words, for transcripts and for synthesis alike."""
+    text = re.sub(r"(?<=\d)[,_](?=\d{3})", "", text)
+    return re.sub(r"\d+", _spell_digits, text)
 
 
 def normalize_text(text: str) -> str:
@@ -66,8 +73,7 @@ def normalize_text(text: str) -> str:
     text = unicodedata.normalize("NFKD", text)
     text = "".join(c for c in text if not unicodedata.combining(c))
     text = text.lower()
-    text = re.sub(r"(?<=\d)[,_](?=\d{3})", "", text)  # 1,000 -> 1000
-    text = re.sub(r"\d+", _spell_digits, text)
+    text = spell_numbers(text)
     text = re.sub(r"['\u2019\u2018`]", "", text)
     text = re.sub(r"[^a-z]+", " ", text)
     return " ".join(text.split())

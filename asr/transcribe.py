@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from asr.audio import WavStream, audio_duration, load_audio, resample
+from asr.audio import AudioStream, audio_duration, load_audio, resample
 from asr.config import MODEL_NAME, Config, load_config
 from asr.data import bucket_width
 from asr.decoding import (
@@ -162,10 +162,10 @@ class Transcriber:
         """Duration of one model output frame (feature hop x the model's time reduction)."""
         return self.config.model.time_reduction / self.config.features.frames_per_second
 
-    def long_logits(self, audio: np.ndarray | WavStream) -> np.ndarray:
+    def long_logits(self, audio: np.ndarray | AudioStream) -> np.ndarray:
         """(frames, classes) logits of any-length audio, computed window by window.
 
-        ``audio`` is a sample array or a WavStream, which is read one window at a time.
+        ``audio`` is a sample array or a AudioStream, which is read one window at a time.
         """
         if isinstance(audio, np.ndarray):
             total, read = len(audio), lambda a, b: audio[a:b]
@@ -304,7 +304,7 @@ class Transcriber:
         """Transcribe many files; one result per readable input, in input order.
 
         A bad file raises AudioError, or, with ``on_error``, is reported to it and skipped.
-        ``"-"`` reads one WAV from standard input. At most ~``batch_seconds`` of short audio
+        ``"-"`` reads one audio file from standard input. At most ~``batch_seconds`` of short audio
         is held in memory at a time; files longer than a window stream from disk.
         """
         indexed = self.transcribe_indexed(
@@ -369,9 +369,9 @@ class Transcriber:
         """A long file, streamed window by window when its sample format allows."""
         rate = self.config.features.sample_rate
         try:
-            audio: np.ndarray | WavStream = WavStream(path, rate)
+            audio: np.ndarray | AudioStream = AudioStream(path, rate)
             duration = audio.duration
-        except AudioError:  # e.g. 24-bit: no memory map, load it whole
+        except AudioError:  # e.g. GSM 6.10: libsndfile cannot seek in it, so load it whole
             audio = load_audio(path, rate)
             duration = len(audio) / rate
         text, conf, words = self.decode(self.long_logits(audio), decoder, beam_width)

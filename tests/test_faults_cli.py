@@ -188,7 +188,7 @@ BAD_LINES = {
     ),
     "bad-audio": (
         lambda folder: json.dumps({"audio_filepath": _bad_audio(folder), "text": "hello"}),
-        "not a WAV file",
+        "not an audio file",
     ),
 }
 

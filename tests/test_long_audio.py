@@ -1,4 +1,4 @@
-"""Long audio: streamed WAV segments, windowed inference and seams that neither drop nor
+"""Long audio: streamed audio segments, windowed inference and seams that neither drop nor
 double words, on a 20-minute file made from the shipped samples."""
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from pathlib import Path
 import jiwer
 import numpy as np
 import pytest
+import soundfile as sf
 from scipy.io import wavfile
 
 import asr.transcribe as transcribe_module
@@ -63,14 +64,24 @@ def test_stream_segments_equal_whole_file_loading(
         np.testing.assert_allclose(stream.read(a, b), whole[a:b], atol=1e-6)
 
 
-def test_stream_refuses_what_it_cannot_map(tmp_path: Path) -> None:
+def test_stream_reads_24_bit_which_it_once_refused(tmp_path: Path) -> None:
+    """libsndfile seeks in every PCM width; 24-bit used to be loaded whole instead."""
     path = tmp_path / "x24.wav"
     with wave.open(str(path), "wb") as w:
         w.setnchannels(1)
         w.setsampwidth(3)
         w.setframerate(16000)
         w.writeframes(b"\x00\x01\x02" * 1600)
-    with pytest.raises(AudioError, match="x24.wav"):
+    stream = WavStream(path, 16000)
+    np.testing.assert_array_equal(stream.read(100, 900), load_audio(path)[100:900])
+
+
+def test_stream_refuses_what_it_cannot_seek_in(tmp_path: Path) -> None:
+    """GSM 6.10 cannot seek in libsndfile: a one-line error naming the file (the transcriber
+    then loads it whole)."""
+    path = tmp_path / "gsm.wav"
+    sf.write(path, np.zeros(8000), 8000, format="WAV", subtype="GSM610")
+    with pytest.raises(AudioError, match=f"^{path}: libsndfile cannot seek"):
         WavStream(path, 16000)
 
 

@@ -10,12 +10,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import sys
 import wave
 from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile as sf
 
 from asr.errors import ManifestError
 from asr.manifest import read_manifest
@@ -80,12 +80,12 @@ def write_fixture_corpora(root: Path) -> None:
     _write_text(lj / "metadata.csv", LJSPEECH_METADATA)
     for uid in ("LJ001-0001", "LJ001-0002"):
         write_wav(lj / "wavs" / f"{uid}.wav")
-    # LibriSpeech ships FLAC; the fixture holds the WAVs a user converts beside them.
+    # LibriSpeech ships FLAC and Common Voice MP3 (both import as they are: see the tests
+    # writing them below); the committed fixtures hold converted WAVs, the smallest audio.
     chapter = root / "librispeech" / "LibriSpeech" / "dev-clean" / "84" / "121123"
     _write_text(chapter / "84-121123.trans.txt", LIBRISPEECH_TRANS)
     for uid in ("84-121123-0000", "84-121123-0001"):
         write_wav(chapter / f"{uid}.wav")
-    # Common Voice ships MP3 clips; again the converted WAVs sit beside where they would be.
     cv = root / "commonvoice"
     _write_text(cv / "validated.tsv", COMMONVOICE_TSV)
     for n in (1, 2):
@@ -230,29 +230,124 @@ def test_missing_src_and_unknown_format(tmp_path: Path) -> None:
         prepare(CORPORA / "folder", tmp_path / "m.jsonl", fmt="timit")
 
 
-def test_librispeech_flac_asks_for_sox(tmp_path: Path) -> None:
-    """FLAC without a WAV beside it stops prepare with the exact sox command to run."""
-    chapter = tmp_path / "LibriSpeech" / "dev-clean" / "84" / "121123"
+def write_audio(path: Path, fmt: str, rate: int, seconds: float = CLIP_SECONDS) -> Path:
+    """Write a quiet 440 Hz sine as ``fmt`` (FLAC, MP3, OGG...) with libsndfile."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    t = np.arange(round(seconds * rate)) / rate
+    sf.write(path, 0.3 * np.sin(2 * np.pi * 440 * t), rate, format=fmt)
+    return path
+
+
+def _librispeech_flac(root: Path) -> Path:
+    """LibriSpeech as downloaded: 16 kHz FLAC beside the chapter's .trans.txt."""
+    chapter = root / "LibriSpeech" / "dev-clean" / "84" / "121123"
     _write_text(chapter / "84-121123.trans.txt", LIBRISPEECH_TRANS)
-    (chapter / "84-121123-0000.flac").write_bytes(b"fLaC")
-    write_wav(chapter / "84-121123-0001.wav")
-    with pytest.raises(ManifestError) as err:
-        prepare(tmp_path, tmp_path / "m.jsonl")
-    message = str(err.value)
-    assert "1 audio files are FLAC" in message and "84-121123-0000.flac" in message
-    assert 'sox "$1" -r 16000 -c 1 -b 16 "${1%.flac}.wav"' in message
-    assert f"find {chapter} -name '*.flac'" in message
-    assert not (tmp_path / "m.jsonl").exists()
+    for uid in ("84-121123-0000", "84-121123-0001"):
+        write_audio(chapter / f"{uid}.flac", "FLAC", 16000)
+    return chapter
 
 
-def test_commonvoice_mp3_asks_for_sox(tmp_path: Path) -> None:
-    """Common Voice MP3 clips get the same treatment, with the MP3 handler named."""
-    _write_text(tmp_path / "validated.tsv", COMMONVOICE_TSV)
-    (tmp_path / "clips").mkdir()
+def _commonvoice_mp3(root: Path) -> Path:
+    """Common Voice as downloaded: 48 kHz MP3 clips and validated.tsv."""
+    _write_text(root / "validated.tsv", COMMONVOICE_TSV)
     for n in (1, 2):
-        (tmp_path / "clips" / f"common_voice_en_{n}.mp3").write_bytes(b"ID3")
-    with pytest.raises(ManifestError, match=r"2 audio files are MP3.*libsox-fmt-mp3"):
+        write_audio(root / "clips" / f"common_voice_en_{n}.mp3", "MP3", 48000)
+    return root / "clips"
+
+
+def _folder_mixed(root: Path) -> Path:
+    """A folder corpus whose audio comes in several formats, each with its transcript."""
+    for name, fmt, rate in [("a.flac", "FLAC", 16000), ("b.mp3", "MP3", 44100)]:
+        write_audio(root / name, fmt, rate)
+        _write_text((root / name).with_suffix(".txt"), f"file {name[0]}")
+    write_audio(root / "sub" / "c.ogg", "OGG", 22050)
+    _write_text(root / "sub" / "c.txt", "file c")
+    return root
+
+
+# layout -> (corpus writer, format, expected audio files relative to the corpus root)
+ORIGINAL_FORMATS = {
+    "librispeech-flac": (
+        _librispeech_flac,
+        "librispeech",
+        [
+            "LibriSpeech/dev-clean/84/121123/84-121123-0000.flac",
+            "LibriSpeech/dev-clean/84/121123/84-121123-0001.flac",
+        ],
+    ),
+    "commonvoice-mp3": (
+        _commonvoice_mp3,
+        "commonvoice",
+        ["clips/common_voice_en_1.mp3", "clips/common_voice_en_2.mp3"],
+    ),
+    "folder-flac-mp3-ogg": (_folder_mixed, "folder", ["a.flac", "b.mp3", "sub/c.ogg"]),
+}
+
+
+@pytest.mark.parametrize("layout", ORIGINAL_FORMATS)
+def test_corpora_in_their_original_formats_import_without_conversion(
+    tmp_path: Path, layout: str
+) -> None:
+    """LibriSpeech FLAC and Common Voice MP3 (and any audio in a folder corpus) go into the
+    manifest as they are, with durations from their headers; nothing asks for sox."""
+    write, fmt, audio = ORIGINAL_FORMATS[layout]
+    src = tmp_path / "corpus"
+    write(src)
+    assert detect_corpus(src) == fmt
+    result = prepare(src, tmp_path / "m.jsonl")
+    assert (result.fmt, result.count, result.skipped) == (fmt, len(audio), [])
+    utterances = read_manifest(tmp_path / "m.jsonl")
+    assert [u.audio_filepath for u in utterances] == [str((src / a).resolve()) for a in audio]
+    assert all(u.duration == pytest.approx(CLIP_SECONDS, abs=1e-3) for u in utterances)
+    assert result.hours == pytest.approx(len(audio) * CLIP_SECONDS / 3600, rel=1e-2)
+    assert not list(src.rglob("*.wav"))  # nothing was converted
+
+
+def test_a_converted_wav_beside_the_original_is_preferred(tmp_path: Path) -> None:
+    """A .wav a user converted beside the FLAC/MP3 (the old advice) is what gets listed."""
+    chapter = _librispeech_flac(tmp_path / "ls")
+    write_wav(chapter / "84-121123-0000.wav")
+    clips = _commonvoice_mp3(tmp_path / "cv")
+    write_wav(clips / "common_voice_en_2.wav")
+    ls = read_manifest(prepare(tmp_path / "ls", tmp_path / "ls.jsonl").manifests["all"])
+    assert [Path(u.audio_filepath).name for u in ls] == [
+        "84-121123-0000.wav",
+        "84-121123-0001.flac",
+    ]
+    cv = read_manifest(prepare(tmp_path / "cv", tmp_path / "cv.jsonl").manifests["all"])
+    assert [Path(u.audio_filepath).name for u in cv] == [
+        "common_voice_en_1.mp3",
+        "common_voice_en_2.wav",
+    ]
+
+
+def test_folder_lists_a_converted_wav_once(tmp_path: Path) -> None:
+    """x.flac with x.wav converted beside it is one utterance (the .wav), not two."""
+    write_audio(tmp_path / "x.flac", "FLAC", 16000)
+    write_wav(tmp_path / "x.wav")
+    write_audio(tmp_path / "y.mp3", "MP3", 16000)
+    for stem in "xy":
+        _write_text(tmp_path / f"{stem}.txt", f"file {stem}")
+    result = prepare(tmp_path, tmp_path / "m.jsonl")
+    names = [Path(u.audio_filepath).name for u in read_manifest(result.manifests["all"])]
+    assert names == ["x.wav", "y.mp3"] and result.skipped == []
+
+
+def test_missing_and_broken_originals_are_skipped_with_reasons(tmp_path: Path) -> None:
+    """A clip the TSV names but the folder lacks, and a clip that is not audio, are skipped;
+    each reason is one line naming the file."""
+    clips = _commonvoice_mp3(tmp_path)
+    (clips / "common_voice_en_1.mp3").unlink()
+    (clips / "common_voice_en_2.mp3").write_bytes(b"ID3\x03" + bytes(100))
+    with pytest.raises(ManifestError, match="no usable utterances") as err:
         prepare(tmp_path, tmp_path / "m.jsonl")
+    assert "common_voice_en_1.mp3 not found" in str(err.value)
+    chapter = _librispeech_flac(tmp_path / "ls")
+    (chapter / "84-121123-0001.flac").write_bytes(b"fLaC" + bytes(50))
+    result = prepare(tmp_path / "ls", tmp_path / "ls.jsonl")
+    assert result.count == 1
+    [reason] = result.skipped
+    assert reason.startswith(f"{chapter / '84-121123-0001.flac'}: ") and "\n" not in reason
 
 
 def test_commonvoice_without_validated_reads_train_dev_test(tmp_path: Path) -> None:
@@ -386,13 +481,6 @@ def test_out_must_be_jsonl(tmp_path: Path) -> None:
     """Manifests are JSON Lines; a .csv --out is refused instead of written misnamed."""
     with pytest.raises(ManifestError, match="name it .jsonl"):
         prepare(CORPORA / "folder", tmp_path / "m.csv")
-
-
-def test_durations_without_asr_audio(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Without asr.audio (it is optional here), durations come from the wave module."""
-    monkeypatch.setitem(sys.modules, "asr.audio", None)  # makes the import raise ImportError
-    result = prepare(CORPORA / "ljspeech", tmp_path / "m.jsonl")
-    assert result.hours == pytest.approx(2 * CLIP_SECONDS / 3600)
 
 
 if __name__ == "__main__":

@@ -230,7 +230,7 @@ def test_bad_lines_stop_training_naming_the_line_or_are_skipped(
 
     # each later problem is found, named by its line, before any training
     lines = manifest.read_text(encoding="utf-8").splitlines()
-    later = ((5, "not found"), (6, "truncated WAV"), (7, "characters is too long for 0."))
+    later = ((5, "not found"), (6, "truncated"), (7, "characters is too long for 0."))
     for number, part in later:
         del lines[3]  # drop the line that failed last time; the next bad one is now line 4
         manifest.write_text("\n".join(lines) + "\n", encoding="utf-8")
