@@ -49,6 +49,7 @@ class Utterance:
     audio_filepath: str  # absolute after reading; relative ones resolve against the manifest
     text: str  # as written in the manifest; normalize_text is applied later
     duration: float | None = None  # seconds, when the manifest says
+    speaker: str | None = None  # who speaks, when known: corpora are split by it
     # "<manifest>:<line>" it was read from, so later stages (audio, alignment) can name the line
     source: str = field(default="", compare=False)
 
@@ -72,6 +73,7 @@ class _Row:
     audio: object
     text: object
     duration: object = None
+    speaker: object = None
 
 
 _Parsed = Iterator[tuple[int, _Row | _LineProblem]]
@@ -183,7 +185,9 @@ def _parse_json_line(number: int, line: str) -> _Row | _LineProblem:
             f"missing key {_show(missing[0])} (found {_show(sorted(record))}); "
             'every line needs "audio_filepath" and "text"'
         )
-    return _Row(record["audio_filepath"], record["text"], record.get("duration"))
+    return _Row(
+        record["audio_filepath"], record["text"], record.get("duration"), record.get("speaker")
+    )
 
 
 def _jsonl_rows(text: str) -> _Parsed:
@@ -277,7 +281,8 @@ def _to_utterance(row: _Row, folder: str, check_audio_exists: bool) -> Utterance
             f"audio file {_show(row.audio)} not found (looked at {_show(audio)}); fix the path "
             "(relative paths start at the manifest's folder) or remove the line"
         )
-    return Utterance(audio, row.text, duration)
+    speaker = None if row.speaker is None else str(row.speaker)
+    return Utterance(audio, row.text, duration, speaker)
 
 
 def read_manifest_report(
@@ -365,6 +370,8 @@ def _record(utterance: Utterance, folder: str, relative: bool) -> dict[str, obje
     record: dict[str, object] = {"audio_filepath": audio, "text": utterance.text}
     if utterance.duration is not None:
         record["duration"] = utterance.duration
+    if utterance.speaker is not None:
+        record["speaker"] = utterance.speaker
     return record
 
 
