@@ -42,6 +42,7 @@ CONTENT_PACK = Path("/usr/share/games/uqm/content/packages/uqm-0.8.0-content.uqm
 SNAP_SECONDS = 0.25  # a cut moves to the quietest 10 ms frame within this of the line time
 MIN_SECONDS = 0.6  # shorter pieces are joined to the next line's
 MAX_SECONDS = 20.0  # longer utterances are left out (a subtitle time is probably wrong)
+MAX_CHARS_PER_SECOND = 25  # more is not speech of that text (fast speech is ~15 chars/s)
 # Text that is not read as written: fractions and percentages ("2/3", "1%"), on-screen
 # markup ("<...>", "+"); lines holding them are left out.
 UNSPOKEN = re.compile(r"[/%<>+]")
@@ -147,6 +148,9 @@ def build(out: Path, voice_pack: Path, content_pack: Path) -> list[dict]:
                     continue
                 if seconds > MAX_SECONDS:
                     dropped[f"longer than {MAX_SECONDS:g} s"] += 1
+                    continue
+                if len(text) > MAX_CHARS_PER_SECOND * seconds:
+                    dropped["more text than the audio can hold"] += 1
                     continue
                 rel = Path("audio") / race / f"{Path(entry.clip).stem}-{k}.flac"
                 (out / rel).parent.mkdir(parents=True, exist_ok=True)
