@@ -273,9 +273,9 @@ def test_cli_evaluate_samples(sample_run: SampleRun) -> None:
         "deleted_words", "inserted_words", "per_utterance",
     ):  # fmt: skip
         assert key in data, key
-    assert data["utterances"] == 4 == len(data["per_utterance"])
+    assert data["utterances"] == 5 == len(data["per_utterance"])
     assert data["manifest"] == str(SAMPLES) and Path(data["model"]).name == "default"
-    assert 10 < data["audio_seconds"] < 20
+    assert 20 < data["audio_seconds"] < 25
     keys = [(u["wer"], u["cer"]) for u in data["per_utterance"]]
     assert keys == sorted(keys, reverse=True)
     u = data["per_utterance"][0]
@@ -285,7 +285,7 @@ def test_cli_evaluate_samples(sample_run: SampleRun) -> None:
     assert " ".join(a["hyp"] for a in u["alignment"] if a["hyp"]) == u["hypothesis"]
 
     # the terminal: the same totals, the top word confusions, both files named
-    assert f"WER {data['wer']:.2%}  CER {data['cer']:.2%}  over 4 utterances" in out
+    assert f"WER {data['wer']:.2%}  CER {data['cer']:.2%}  over 5 utterances" in out
     assert f"words: {data['hits']} hits, {data['substitutions']} substitutions" in out
     assert "most frequent word confusions" in out
     top = data["word_confusions"][0]
@@ -345,8 +345,8 @@ def test_page_renders_in_headless_chromium(sample_run: SampleRun, tmp_path: Path
     sample_report = sample_run.folder
     data = json.loads((sample_report / "r.json").read_text())
     dom = tool.dump_dom(sample_report / "r.html").replace("<mark>", "").replace("</mark>", "")
-    assert "ASR evaluation" in dom and "Utterances, worst first (4)" in dom
-    assert dom.count('class="utt"') == 4
+    assert "ASR evaluation" in dom and "Utterances, worst first (5)" in dom
+    assert dom.count('class="utt"') == 5
     for u in data["per_utterance"]:
         assert Path(u["audio_filepath"]).name in dom
         for a in u["alignment"]:

@@ -61,8 +61,8 @@ def test_arrays_at_other_rates_are_resampled(transcriber: Transcriber) -> None:
 def test_cli_transcribes_a_folder(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["transcribe", str(SAMPLES)]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
-    assert len(lines) == 4
-    assert all(line.split("\t")[0].endswith(".wav") for line in lines)
+    assert len(lines) == 5  # four WAVs and a FLAC: a folder is searched for every format
+    assert sorted(line.split("\t")[0].rsplit(".", 1)[1] for line in lines) == ["flac"] + ["wav"] * 4
 
 
 def test_cli_jsonl_and_output_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
