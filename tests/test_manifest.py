@@ -395,3 +395,19 @@ def test_any_text_reads_or_raises_manifest_error(
     assert utterances and all(os.path.isabs(u.audio_filepath) for u in utterances)
     assert all(isinstance(u.text, str) for u in utterances)
     assert skip or not reasons
+
+
+def test_speaker_is_read_and_written_back(corpus: Path) -> None:
+    """Corpora are split by speaker, so a manifest's ``speaker`` survives a round trip."""
+    path = _write(
+        corpus / "m.jsonl",
+        _json(audio_filepath="a.wav", text="one", speaker="hayes"),
+        _json(audio_filepath="b.wav", text="two"),
+        _json(audio_filepath="sub/c.wav", text="three", speaker=7),
+    )
+    utts = read_manifest(path)
+    assert [u.speaker for u in utts] == ["hayes", None, "7"]
+    again = read_manifest(write_manifest(corpus / "out.jsonl", utts))
+    assert again == utts
+    records = [json.loads(line) for line in (corpus / "out.jsonl").read_text().splitlines()]
+    assert [r.get("speaker") for r in records] == ["hayes", None, "7"]
