@@ -244,6 +244,30 @@ def _tune(lm, args: argparse.Namespace) -> None:
     )
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    from asr.audio import find_audio_files
+    from asr.export import check_onnx, export_model
+    from asr.transcribe import default_model_dir
+
+    if args.check and args.format != "onnx":
+        raise _usage("--check runs the export with onnxruntime; it needs --format onnx")
+    model_dir = args.model or default_model_dir()
+    check = [str(p) for p in find_audio_files(args.check)] if args.check else []
+    target = export_model(model_dir, args.format, args.out, force=args.force)
+    print(f"{target}: {args.format} export of {model_dir}")
+    if check:
+        agreement = check_onnx(model_dir, target, check)
+        print(
+            f"greedy transcripts: {agreement.same} of {len(check)} files the same as Keras; "
+            f"largest logit difference {agreement.max_logit_diff:.2e}"
+        )
+        for path, a, b in zip(agreement.paths, agreement.keras, agreement.exported, strict=True):
+            if a != b:
+                print(f"differs\t{path}\tkeras: {a}\texport: {b}")
+        return 0 if agreement.same == len(check) else EXIT_PARTIAL
+    return 0
+
+
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from asr.evaluate import evaluate, report_paths
 
@@ -331,6 +355,7 @@ def _add_decoder_args(p: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line; choices come from the registries (Keras-free modules)."""
     from asr.architectures import ARCHITECTURES, architecture_names
+    from asr.export import FORMATS
     from asr.tuning import BONUSES, WEIGHTS
 
     parser = argparse.ArgumentParser(
@@ -462,6 +487,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--beam-width", type=int, default=16, help="beams while tuning")
     p.set_defaults(func=_cmd_lm)
 
+    p = sub.add_parser("export", help="write the inference model as ONNX or a SavedModel")
+    p.add_argument("--model", help="model directory (default: the shipped model)")
+    p.add_argument("--format", choices=sorted(FORMATS), default="onnx")
+    p.add_argument(
+        "--out", help="file or folder to write (default: DIR/model.onnx, DIR/savedmodel)"
+    )
+    p.add_argument("--force", action="store_true", help="overwrite --out")
+    p.add_argument(
+        "--check",
+        nargs="+",
+        metavar="AUDIO",
+        help="audio files or folders to transcribe with both Keras and the ONNX export "
+        "(onnxruntime); exit status 1 when any greedy transcript differs",
+    )
+    p.set_defaults(func=_cmd_export)
+
     p = sub.add_parser("prepare", help="make manifests from a corpus folder")
     p.add_argument("src", help="corpus folder (wav+txt, LJSpeech, LibriSpeech, ...)")
     p.add_argument("--out", required=True, help="manifest to write (.jsonl)")
@@ -500,7 +541,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status."""
     args = build_parser().parse_args(argv)
-    if args.command in ("transcribe", "train", "evaluate") or getattr(args, "tune", None):
+    if args.command in ("transcribe", "train", "evaluate", "export") or getattr(args, "tune", None):
         _quiet_backends()
     from asr.errors import AsrError
 

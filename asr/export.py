@@ -1,0 +1,116 @@
+"""``asr export``: a model directory's inference model as ONNX or a TensorFlow SavedModel.
+
+Why it works without graph surgery: model.keras holds only stock Keras layers and ops (see
+``asr.modelio.save_inference_model``), so Keras's own exporter (``Model.export``, tf2onnx
+underneath for ONNX) converts it with a dynamic batch and time axis. Features stay in NumPy,
+as in ``Transcriber``; the exported graph maps ``{"features", "input_length"}`` to logits.
+``check_onnx`` runs the export with onnxruntime beside Keras and compares greedy transcripts.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from asr.errors import AsrError
+from asr.fileio import atomic_path, refuse_overwrite
+
+FORMATS = {"onnx": "model.onnx", "savedmodel": "savedmodel"}  # --format -> default file name
+_KERAS_FORMAT = {"onnx": "onnx", "savedmodel": "tf_saved_model"}
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """Greedy transcripts of Keras and the export on the same files."""
+
+    paths: tuple[str, ...]
+    keras: tuple[str, ...]
+    exported: tuple[str, ...]
+    max_logit_diff: float
+
+    @property
+    def same(self) -> int:
+        """Files whose transcripts are identical."""
+        return sum(a == b for a, b in zip(self.keras, self.exported, strict=True))
+
+
+def export_model(
+    model_dir: str | os.PathLike,
+    fmt: str = "onnx",
+    out: str | os.PathLike | None = None,
+    force: bool = False,
+) -> Path:
+    """Write the inference model of ``model_dir`` in ``fmt``; returns where (default
+    ``DIR/model.onnx`` or ``DIR/savedmodel``).
+
+    Raises:
+        AsrError: an unknown format, an existing output without ``force``, a missing
+            converter (tf2onnx for ONNX), or a bad model directory.
+    """
+    from asr.transcribe import Transcriber
+
+    if fmt not in FORMATS:
+        raise AsrError(f"unknown export format {fmt!r}; choose one of {sorted(FORMATS)}")
+    transcriber = Transcriber.load(model_dir, lm=None)
+    target = Path(out) if out is not None else Path(model_dir) / FORMATS[fmt]
+    refuse_overwrite(target, force)
+    model = transcriber.model
+    _warm_up(model, transcriber.config.features.dim)  # Keras exports only a called model
+    if fmt == "onnx":
+        try:
+            import tf2onnx  # noqa: F401
+        except ImportError as e:
+            raise AsrError("ONNX export needs tf2onnx: pip install 'asr[export]'") from e
+        with atomic_path(target, suffix=".onnx") as tmp:
+            model.export(str(tmp), format="onnx", verbose=False)
+    else:
+        tmp = target.with_name(f".{target.name}.tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        model.export(str(tmp), format=_KERAS_FORMAT[fmt], verbose=False)
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+    return target
+
+
+def _warm_up(model, dim: int) -> None:
+    """One call on a dummy batch, so Keras knows the model's input structure."""
+    model.predict_on_batch(
+        {"features": np.zeros((1, 16, dim), np.float32), "input_length": np.ones(1, np.int32)}
+    )
+
+
+def check_onnx(
+    model_dir: str | os.PathLike, onnx_path: str | os.PathLike, paths: list[str]
+) -> Agreement:
+    """Greedy transcripts of ``paths`` from Keras and from ``onnx_path`` under onnxruntime,
+    on the same normalized features and padded batches."""
+    try:
+        import onnxruntime as ort
+    except ImportError as e:
+        raise AsrError("checking an ONNX export needs onnxruntime: pip install onnxruntime") from e
+    from asr.audio import load_audio
+    from asr.transcribe import Transcriber
+
+    keras_side = Transcriber.load(model_dir, lm=None)
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    names = [i.name for i in session.get_inputs()]
+    rate = keras_side.config.features.sample_rate
+    feats = [keras_side.features(load_audio(p, rate)) for p in paths]
+    ours = keras_side.logits(feats)
+    theirs = []
+    for f in feats:  # one file a call: the exported graph sees each file's true length
+        n = np.array([keras_side.config.model.output_length(f.shape[0])], np.int32)
+        feed = {name: (f[None] if "feat" in name else n) for name in names}
+        theirs.append(session.run(None, feed)[0][0][: n[0]])
+    diff = max(float(np.abs(a - b).max()) for a, b in zip(ours, theirs, strict=True))
+    return Agreement(
+        tuple(paths),
+        tuple(keras_side.decode(lg)[0] for lg in ours),
+        tuple(keras_side.decode(lg)[0] for lg in theirs),
+        diff,
+    )
