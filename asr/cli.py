@@ -74,7 +74,7 @@ def _cmd_transcribe(args: argparse.Namespace) -> int:
         if not found:
             report(AudioError(f"{arg}: no audio files in this directory; pass audio files"))
         paths += found
-    transcriber = Transcriber.load(args.model, lm=_lm_choice(args))
+    transcriber = Transcriber.load(args.model, lm=_lm_choice(args), runtime=args.runtime)
     results = transcriber.transcribe_files(
         paths, decoder=args.decoder, beam_width=args.beam_width, on_error=report
     )
@@ -356,6 +356,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The whole command line; choices come from the registries (Keras-free modules)."""
     from asr.architectures import ARCHITECTURES, architecture_names
     from asr.export import FORMATS
+    from asr.runtime import RUNTIMES
     from asr.tuning import BONUSES, WEIGHTS
 
     parser = argparse.ArgumentParser(
@@ -380,6 +381,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_decoder_args(p)
     p.add_argument("--output", help="write here instead of stdout")
     p.add_argument("--force", action="store_true", help="overwrite --output")
+    p.add_argument(
+        "--runtime",
+        choices=list(RUNTIMES),
+        default="auto",
+        help="auto: the model directory's model.onnx under onnxruntime when both exist (no "
+        "TensorFlow), else model.keras; onnx or keras to insist",
+    )
     p.set_defaults(func=_cmd_transcribe)
 
     p = sub.add_parser("train", help="train a model on manifests")
@@ -538,10 +546,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _needs_keras(args: argparse.Namespace) -> bool:
+    """Whether the command will import TensorFlow (then its start-up noise is silenced first);
+    transcribing with a model.onnx under onnxruntime never does."""
+    if args.command == "transcribe":
+        from asr.errors import ConfigError
+        from asr.runtime import uses_onnx
+        from asr.transcribe import default_model_dir
+
+        try:
+            return not uses_onnx(args.model or default_model_dir(), args.runtime)
+        except ConfigError:  # --runtime onnx where it cannot run: the command says why
+            return True
+    return args.command in ("train", "evaluate", "export") or bool(getattr(args, "tune", None))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status."""
     args = build_parser().parse_args(argv)
-    if args.command in ("transcribe", "train", "evaluate", "export") or getattr(args, "tune", None):
+    if _needs_keras(args):
         _quiet_backends()
     from asr.errors import AsrError
 

@@ -21,6 +21,7 @@ import numpy as np
 from tqdm import tqdm
 
 from asr.audio import load_audio
+from asr.buckets import bucket_width
 from asr.config import ModelConfig
 from asr.decoding import min_frames_for_label
 from asr.errors import AsrError, ManifestError
@@ -35,16 +36,9 @@ from asr.fileio import atomic_path
 from asr.manifest import Utterance
 from asr.text import Tokenizer, normalize_text
 
-# Padded widths grow geometrically so a corpus yields ~30 distinct batch shapes (1-16 s): every
-# new shape is a compile (XLA under JAX, a retrace under TensorFlow), measured at 5-10 s each on
-# a GPU and 2-4 s on 2 CPU cores, paid once per run. Padding is paid on every step instead:
-# growth 1.25 with a +-10 % sort jitter left 21 % of the benchmark's padded frames empty and
-# 1.1 with +-5 % leaves 13 %, which took JAX training from 218x to 266x real time.
-TIME_BUCKET_GROWTH = 1.1  # frames
 # Label widths follow the time width, so each time bucket has one label width (rarely two)
 # and the number of compiled shapes is the number of time buckets, not a product of both.
 LABEL_FRACTION = 0.5  # of the output frames; speech carries ~0.3 letters per 20 ms frame
-MIN_BUCKET = 32
 SORT_JITTER = 0.05  # lengths are scaled by up to +-5 % before sorting, so batches vary by epoch
 
 
@@ -201,15 +195,6 @@ def label_width(frames_width: int, longest_label: int, model: ModelConfig) -> in
     out = model.output_length(frames_width)
     half = int(math.ceil(out * LABEL_FRACTION / 8) * 8)
     return half if longest_label <= half else max(out, longest_label)
-
-
-def bucket_width(length: int, growth: float = TIME_BUCKET_GROWTH) -> int:
-    """Padded width (frames or characters) for a batch whose longest item has ``length``."""
-    width = MIN_BUCKET
-    while width < length:
-        width = max(width + 1, math.ceil(width * growth))
-    # keep widths divisible by 8 so strided shapes stay few and aligned
-    return int(math.ceil(width / 8) * 8)
 
 
 @dataclass

@@ -55,7 +55,7 @@ def export_model(
 
     if fmt not in FORMATS:
         raise AsrError(f"unknown export format {fmt!r}; choose one of {sorted(FORMATS)}")
-    transcriber = Transcriber.load(model_dir, lm=None)
+    transcriber = Transcriber.load(model_dir, lm=None, runtime="keras")
     target = Path(out) if out is not None else Path(model_dir) / FORMATS[fmt]
     refuse_overwrite(target, force)
     model = transcriber.model
@@ -96,7 +96,7 @@ def check_onnx(
     from asr.audio import load_audio
     from asr.transcribe import Transcriber
 
-    keras_side = Transcriber.load(model_dir, lm=None)
+    keras_side = Transcriber.load(model_dir, lm=None, runtime="keras")
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     names = [i.name for i in session.get_inputs()]
     rate = keras_side.config.features.sample_rate

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from asr.audio import AudioStream, audio_duration, load_audio, resample
+from asr.buckets import bucket_width
 from asr.config import MODEL_NAME, Config, load_config
-from asr.data import bucket_width
 from asr.decoding import (
     DECODERS,
     Decoder,
@@ -27,6 +27,7 @@ from asr.decoding import (
 from asr.errors import AudioError, ConfigError
 from asr.features import Normalizer, compute_features
 from asr.lm import LM_NAME, CharLM
+from asr.runtime import ONNX_NAME, OnnxModel, model_dims, uses_onnx
 from asr.text import Tokenizer
 
 MAX_BATCH_FRAMES = 32 * 1000  # feature frames per forward pass (~5 min of audio)
@@ -95,19 +96,26 @@ class Transcriber:
 
     @classmethod
     def load(
-        cls, model_dir: str | os.PathLike | None = None, lm: str | os.PathLike | None = "auto"
+        cls,
+        model_dir: str | os.PathLike | None = None,
+        lm: str | os.PathLike | None = "auto",
+        runtime: str = "auto",
     ) -> Transcriber:
-        """Load DIR/model.keras (safe_mode=True) and DIR/config.json.
+        """Load DIR/config.json and the network: DIR/model.onnx under onnxruntime (no
+        TensorFlow) when it is there and onnxruntime is installed, else DIR/model.keras
+        (safe_mode=True).
 
         ``lm``: the character language model for beam search; "auto" takes DIR/lm.npz when
-        there is one, None decodes without.
+        there is one, None decodes without. ``runtime``: "auto", "onnx" or "keras".
         """
-        from asr.modelio import load_inference_model
-
         model_dir = Path(model_dir) if model_dir is not None else default_model_dir()
         config = load_config(model_dir)
         if lm == "auto":
             lm = model_dir / LM_NAME if (model_dir / LM_NAME).is_file() else None
+        if uses_onnx(model_dir, runtime):
+            return cls(OnnxModel(model_dir / ONNX_NAME), config, lm)
+        from asr.modelio import load_inference_model
+
         return cls(load_inference_model(model_dir, config), config, lm)
 
     @property
@@ -128,12 +136,11 @@ class Transcriber:
 
     def _check_shapes(self) -> None:
         """Refuse a config.json that does not describe this model.keras."""
-        in_dim = self.model.input["features"].shape[-1]
-        out_dim = self.model.output.shape[-1]
+        in_dim, out_dim = model_dims(self.model)
         if in_dim != self.config.features.dim or out_dim != self.config.num_classes:
             raise ConfigError(
                 f"config.json describes {self.config.features.dim} feature dims and "
-                f"{self.config.num_classes} classes but model.keras takes {in_dim} and emits "
+                f"{self.config.num_classes} classes but the model takes {in_dim} and emits "
                 f"{out_dim}; the two files come from different models"
             )
 
