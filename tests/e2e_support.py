@@ -106,6 +106,14 @@ def train_argv(
     ]
 
 
+def run_cli(argv: list[str]) -> tuple[int, str, str]:
+    """Run `asr ARGV...` in this process: (exit status, stdout, stderr)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        rc = main(argv)
+    return rc, out.getvalue(), err.getvalue()
+
+
 def one_line_error(stderr: str) -> str:
     """The single non-empty stderr line of a refused command."""
     lines = [ln for ln in stderr.splitlines() if ln.strip()]

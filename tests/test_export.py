@@ -3,14 +3,12 @@ nothing of the user's is overwritten without --force."""
 
 from __future__ import annotations
 
-import contextlib
-import io
 from pathlib import Path
 
 import numpy as np
 import pytest
+from e2e_support import run_cli
 
-from asr.cli import main
 from asr.export import check_onnx, export_model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -19,16 +17,9 @@ pytest.importorskip("tf2onnx", reason="ONNX export needs tf2onnx (pip install 'a
 ort = pytest.importorskip("onnxruntime", reason="checking an export needs onnxruntime")
 
 
-def _cli(argv: list[str]) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        rc = main(argv)
-    return rc, out.getvalue(), err.getvalue()
-
-
 def test_onnx_export_of_the_shipped_model_agrees_with_keras(tmp_path: Path) -> None:
     out = tmp_path / "model.onnx"
-    rc, stdout, stderr = _cli(["export", "--out", str(out), "--check", str(SAMPLES)])
+    rc, stdout, stderr = run_cli(["export", "--out", str(out), "--check", str(SAMPLES)])
     assert rc == 0, stderr
     files = len([p for p in SAMPLES.iterdir() if p.suffix in (".wav", ".flac")])
     assert f"greedy transcripts: {files} of {files} files the same as Keras" in stdout
@@ -38,7 +29,7 @@ def test_onnx_export_of_the_shipped_model_agrees_with_keras(tmp_path: Path) -> N
     x = np.random.default_rng(0).normal(size=(2, 120, 39)).astype(np.float32)
     y = session.run(None, {"features": x, "input_length": np.array([60, 25], np.int32)})[0]
     assert y.shape == (2, 60, 28)
-    rc, _, stderr = _cli(["export", "--out", str(out)])
+    rc, _, stderr = run_cli(["export", "--out", str(out)])
     assert rc == 2 and "already exists; pass --force" in stderr
 
 
@@ -50,5 +41,7 @@ def test_agreement_counts_and_savedmodel(tmp_path: Path) -> None:
     assert agreement.max_logit_diff < 1e-3
     saved = export_model(ROOT / "checkpoints" / "default", "savedmodel", tmp_path / "sm")
     assert (saved / "saved_model.pb").is_file()
-    rc, _, stderr = _cli(["export", "--format", "savedmodel", "--out", str(saved), "--check", "x"])
+    rc, _, stderr = run_cli(
+        ["export", "--format", "savedmodel", "--out", str(saved), "--check", "x"]
+    )
     assert rc == 2 and "needs --format onnx" in stderr

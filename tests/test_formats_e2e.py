@@ -3,16 +3,14 @@ conversion, and lossless FLAC scores exactly what the WAV originals score."""
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 from pathlib import Path
 
 import pytest
 import soundfile as sf
+from e2e_support import run_cli
 
 from asr.audio import load_audio
-from asr.cli import main
 from asr.manifest import read_manifest
 
 SAMPLES = Path(__file__).resolve().parent.parent / "data" / "samples" / "manifest.jsonl"
@@ -20,10 +18,9 @@ FORMATS = {"flac": ("FLAC", "PCM_16"), "ogg": ("OGG", "VORBIS"), "mp3": ("MP3", 
 
 
 def _cli(argv: list[str]) -> str:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        assert main(argv) == 0, err.getvalue()
-    return out.getvalue()
+    rc, out, err = run_cli(argv)
+    assert rc == 0, err
+    return out
 
 
 def _wer_cer(summary: str) -> tuple[str, str]:

@@ -3,13 +3,11 @@ evaluate run with those weights stored in the LM, and the best pair is what gets
 
 from __future__ import annotations
 
-import contextlib
-import io
 from pathlib import Path
 
 import pytest
+from e2e_support import run_cli
 
-from asr.cli import main
 from asr.evaluate import evaluate
 from asr.lm import CharLM
 from asr.tuning import tune_lm
@@ -34,19 +32,12 @@ def test_grid_points_equal_evaluate_with_those_weights(tmp_path: Path) -> None:
     assert (result.greedy_cer, result.greedy_wer) == pytest.approx((greedy.cer, greedy.wer))
 
 
-def _run(argv: list[str]) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        rc = main(argv)
-    return rc, out.getvalue(), err.getvalue()
-
-
 def test_asr_lm_tune_builds_then_stores_the_best_pair(tmp_path: Path) -> None:
     text = tmp_path / "text.txt"
     text.write_text("lets have a look down here\nas with all matters of the heart\n", "utf-8")
     out = tmp_path / "lm.npz"
     argv = ["lm", str(text), "--out", str(out), "--order", "4", "--tune", str(SAMPLES)]
-    rc, stdout, stderr = _run(
+    rc, stdout, stderr = run_cli(
         [*argv, "--weights", "0", "0.5", "--bonuses", "1", "--beam-width", "2"]
     )
     assert rc == 0, stderr
@@ -55,14 +46,14 @@ def test_asr_lm_tune_builds_then_stores_the_best_pair(tmp_path: Path) -> None:
     assert f"weight {stored.weight:g} bonus {stored.bonus:g}" in stdout
     assert stored.weight in (0.0, 0.5) and stored.bonus == 1.0
     # without text files, --tune re-tunes the LM already at --out, in place
-    rc, stdout, stderr = _run(["lm", "--out", str(out), "--tune", str(SAMPLES), "--weights", "0.3",
-                               "--bonuses", "2", "--beam-width", "2"])  # fmt: skip
+    argv = ["lm", "--out", str(out), "--tune", str(SAMPLES)]
+    rc, stdout, stderr = run_cli([*argv, "--weights", "0.3", "--bonuses", "2", "--beam-width", "2"])
     assert rc == 0, stderr
     assert (CharLM.load(out).weight, CharLM.load(out).bonus) == (0.3, 2.0)
 
 
 def test_asr_lm_needs_text_or_tune(tmp_path: Path) -> None:
-    rc, _, stderr = _run(["lm", "--out", str(tmp_path / "lm.npz")])
+    rc, _, stderr = run_cli(["lm", "--out", str(tmp_path / "lm.npz")])
     assert rc == 2 and "--tune" in stderr
-    rc, _, stderr = _run(["lm", "--out", str(tmp_path / "lm.npz"), "--tune", str(SAMPLES)])
+    rc, _, stderr = run_cli(["lm", "--out", str(tmp_path / "lm.npz"), "--tune", str(SAMPLES)])
     assert rc == 2 and "no language model to tune" in stderr
