@@ -19,7 +19,8 @@ if TYPE_CHECKING:
     from asr.config import Config, ModelConfig
 
 CTC = "ctc"  # character CTC speech-to-text
-TASKS = (CTC,)  # what config.json's "task" may say; a classification task plugs in here
+CLASSIFY = "classify"  # one label per clip, or per frame (asr.classify)
+TASKS = (CTC, CLASSIFY)  # what config.json's "task" may say
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,8 @@ class Architecture:
     task: str
     builder: str  # "module:function" taking (Config, fast: bool) and returning a keras.Model
     summary: str  # one line for --help
-    time_reduction: Callable[[ModelConfig], int]  # input frames per output frame
+    time_reduction: Callable[[Any], int]  # input frames per output frame, from the model config
+    recurrent: bool = False  # takes masked variable-length input (and may output per frame)
 
     def build(self, config: Config, fast: bool = True) -> Any:
         """The inference model; ``fast=False`` uses only stock Keras layers (for saving)."""
@@ -40,6 +42,10 @@ class Architecture:
 
 def _conv_stride(model: ModelConfig) -> int:
     return model.conv_stride
+
+
+def _no_reduction(model: Any) -> int:
+    return 1
 
 
 ARCHITECTURES: dict[str, Architecture] = {
@@ -58,6 +64,37 @@ ARCHITECTURES: dict[str, Architecture] = {
             "asr.model:build_rnn_ctc",
             "strided Conv1D front end + bidirectional LSTM stack",
             _conv_stride,
+        ),
+        Architecture(
+            "dense",
+            CLASSIFY,
+            "asr.classifiers:build_dense",
+            "the perceptron: fixed frames flattened, one hidden layer",
+            _no_reduction,
+        ),
+        Architecture(
+            "cnn",
+            CLASSIFY,
+            "asr.classifiers:build_cnn",
+            "Conv2D blocks (batch norm, pooling) on fixed frames, dropout, global pooling",
+            _no_reduction,
+        ),
+        Architecture(
+            "lstm",
+            CLASSIFY,
+            "asr.classifiers:build_lstm",
+            "masked LSTM over variable-length frames; per clip or per frame",
+            _no_reduction,
+            recurrent=True,
+        ),
+        Architecture(
+            "crnn",
+            CLASSIFY,
+            "asr.classifiers:build_crnn",
+            "TimeDistributed Conv1D over each frame's features + LSTM, optional "
+            "deltas/zero-crossing-rate branch; per clip or per frame",
+            _no_reduction,
+            recurrent=True,
         ),
     )
 }

@@ -1,4 +1,5 @@
-"""The model directory's config.json: features, alphabet, normalization and architecture.
+"""The model directory's config.json: task, features, alphabet or labels, normalization and
+architecture.
 
 Transcribe and evaluate rebuild the featurizer and tokenizer from this file, never from
 command-line defaults, so a checkpoint always travels with how it was made.
@@ -13,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from asr.architectures import CTC, TASKS, get_architecture
+from asr.architectures import CLASSIFY, CTC, TASKS, get_architecture
 from asr.errors import ConfigError
 from asr.features import FeatureConfig
 from asr.fileio import atomic_write_text
@@ -60,21 +61,80 @@ class ModelConfig:
 
 
 @dataclass(frozen=True)
+class ClassifierModelConfig:
+    """A classifier's shape (task "classify"): which family, how many frames, how wide.
+
+    ``frames`` > 0 pads or crops every clip to that many frames (dense and cnn need it);
+    0 feeds each clip at its own length, masked (recurrent families only).
+    """
+
+    arch: str = "cnn"  # a classify name in asr.architectures.ARCHITECTURES
+    frames: int = 99  # 99 frames = 1 s at a 10 ms hop
+    per_frame: bool = False  # a label per frame (detection) instead of one per clip
+    units: int = 64  # hidden units of the dense layer, the LSTM and the auxiliary branch
+    filters: int = 32  # conv filters of the first block (cnn doubles them once, crnn keeps)
+    conv_layers: int = 3  # cnn conv blocks
+    kernel: int = 5  # crnn's Conv1D width along each frame's features
+    dropout: float = 0.25
+    aux: bool = False  # crnn: a second branch on the deltas + zero-crossing rate
+
+    def __post_init__(self) -> None:
+        arch = get_architecture(self.arch, CLASSIFY)  # ValueError naming the choices
+        if self.frames < 0 or (self.frames == 0 and not arch.recurrent):
+            raise ValueError(
+                f"{self.arch} needs a fixed frame count (frames > 0, e.g. 99); "
+                "only recurrent architectures take frames = 0 (variable length)"
+            )
+        if self.per_frame and not arch.recurrent:
+            raise ValueError(f"per-frame output needs a recurrent architecture, not {self.arch}")
+        if self.aux and not (self.arch == "crnn" and self.per_frame):
+            raise ValueError("the auxiliary deltas/zero-crossing branch is crnn --per-frame's")
+        if min(self.units, self.filters, self.conv_layers, self.kernel) < 1:
+            raise ValueError("units, filters, conv_layers and kernel must be >= 1")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+
+    @property
+    def recurrent(self) -> bool:
+        """Whether the model takes ``input_length`` and masks padding."""
+        return get_architecture(self.arch, CLASSIFY).recurrent
+
+    @property
+    def time_reduction(self) -> int:
+        """Classifiers keep every frame."""
+        return 1
+
+    def output_length(self, frames: int) -> int:
+        """Output frames of a per-frame model for ``frames`` input frames."""
+        return frames
+
+
+@dataclass(frozen=True)
 class Config:
-    """Everything needed to turn audio into text with the weights in model.keras."""
+    """Everything needed to turn audio into text (or labels) with the weights in model.keras."""
 
     task: str = CTC  # which registry of architectures and which pipeline the model belongs to
     features: FeatureConfig = field(default_factory=FeatureConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
+    model: ModelConfig | ClassifierModelConfig = field(default_factory=ModelConfig)
     alphabet: str = DEFAULT_ALPHABET
     mean: tuple[float, ...] = ()
     std: tuple[float, ...] = ()
     version: int = FORMAT_VERSION
+    labels: tuple[str, ...] = ()  # a classifier's classes, in output order
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
             raise ValueError(f"unknown task {self.task!r}; this asr knows {list(TASKS)}")
+        want = ClassifierModelConfig if self.task == CLASSIFY else ModelConfig
+        if not isinstance(self.model, want):
+            raise ValueError(f"a {self.task} config needs a {want.__name__} model")
         get_architecture(self.model.arch, self.task)
+        if self.task == CLASSIFY:
+            if len(self.labels) < 2 or len(set(self.labels)) != len(self.labels):
+                raise ValueError(f"a classifier needs two or more distinct labels: {self.labels}")
+            if isinstance(self.model, ClassifierModelConfig) and self.model.aux:
+                if not (self.features.zcr and self.features.deltas):
+                    raise ValueError("the auxiliary branch needs features with zcr and deltas")
         if len(self.mean) != len(self.std):
             raise ValueError(f"mean has {len(self.mean)} dims but std has {len(self.std)}")
         if self.mean and len(self.mean) != self.features.dim:
@@ -84,22 +144,29 @@ class Config:
 
     @property
     def num_classes(self) -> int:
-        """Model output units: alphabet plus the CTC blank."""
+        """Model output units: a classifier's labels, or the alphabet plus the CTC blank."""
+        if self.task == CLASSIFY:
+            return len(self.labels)
         return len(self.alphabet) + 1
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-ready dict."""
-        return dataclasses.asdict(self)
+        """Plain JSON-ready dict (a CTC config has no labels to list)."""
+        data = dataclasses.asdict(self)
+        if self.task != CLASSIFY:
+            del data["labels"]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Config:
         """Build and validate from a dict; unknown keys are an error, missing ones default."""
         data = dict(data)
         features = FeatureConfig(**data.pop("features", {}))
-        model = ModelConfig(**data.pop("model", {}))
+        model_type = ClassifierModelConfig if data.get("task") == CLASSIFY else ModelConfig
+        model = model_type(**data.pop("model", {}))
         mean = tuple(float(x) for x in data.pop("mean", ()))
         std = tuple(float(x) for x in data.pop("std", ()))
-        return cls(features=features, model=model, mean=mean, std=std, **data)
+        labels = tuple(str(x) for x in data.pop("labels", ()))
+        return cls(features=features, model=model, mean=mean, std=std, labels=labels, **data)
 
 
 def save_config(config: Config, model_dir: Path) -> Path:

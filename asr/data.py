@@ -53,6 +53,7 @@ class FeatureSet:
     durations: list[float] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)  # "<manifest>:<line>" per utterance
     skipped: list[str] = field(default_factory=list)  # unreadable audio left out, and why
+    labels: list[str] = field(default_factory=list)  # a classification corpus's, per utterance
 
     def where(self, index: int) -> str:
         """The manifest line of utterance ``index`` when known, else its audio path."""
@@ -73,6 +74,7 @@ class FeatureSet:
             # a pack has no line numbers: its audio paths stand in for them
             joined.sources += part.sources or part.paths
             joined.skipped += part.skipped
+            joined.labels += part.labels
         return joined
 
     @property
@@ -182,6 +184,7 @@ def extract_features(
         durations=[f.shape[0] / config.frames_per_second for f in feats],
         sources=[u.source for u, _ in kept] if all(u.source for u, _ in kept) else [],
         skipped=errors,
+        labels=[u.label for u, _ in kept] if all(u.label is not None for u, _ in kept) else [],
     )
 
 

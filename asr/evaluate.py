@@ -10,11 +10,12 @@ import json
 import os
 from pathlib import Path
 
+from asr.classmetrics import ClassReport
 from asr.errors import AsrError, AudioError
 from asr.fileio import atomic_write_text
 from asr.manifest import read_manifest_report
 from asr.metrics import EvalReport, score
-from asr.report import render_html
+from asr.report import render_class_html, render_html
 
 
 def report_paths(path: str | os.PathLike) -> tuple[Path, Path]:
@@ -52,7 +53,7 @@ def check_report_paths(path: str | os.PathLike, force: bool = False) -> tuple[Pa
 
 
 def write_report(
-    result: EvalReport, path: str | os.PathLike, force: bool = False
+    result: EvalReport | ClassReport, path: str | os.PathLike, force: bool = False
 ) -> tuple[Path, Path]:
     """Write the JSON report and its HTML page atomically; returns (json_path, html_path).
 
@@ -62,7 +63,8 @@ def write_report(
     json_path, html_path = check_report_paths(path, force)
     json_path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(json_path, json.dumps(result.to_dict(), indent=2) + "\n")
-    atomic_write_text(html_path, render_html(result))
+    page = render_class_html(result) if isinstance(result, ClassReport) else render_html(result)
+    atomic_write_text(html_path, page)
     return json_path, html_path
 
 

@@ -1,10 +1,12 @@
-"""Manifests: the list of (audio file, transcript, duration) that a corpus is made of.
+"""Manifests: the list of (audio file, transcript or label, duration) a corpus is made of.
 
 JSON Lines is the native format, read and written; DeepSpeech CSV and plain TSV are read too
 (DESIGN.md, "Manifest"). Relative audio paths resolve against the manifest's own folder, so a
 corpus folder can be moved or committed as a whole. Every problem is a ``ManifestError`` whose
 message is one line, ``<manifest>:<line>: <what is wrong>; <how to fix>``; problems with the
-whole file leave out the line. Pure standard library: no TensorFlow, no NumPy.
+whole file leave out the line. A classification manifest (``labels=True``) carries a
+``label`` per line instead of a transcript: JSON ``"label"``, CSV ``wav_filename,label``,
+TSV ``path<TAB>label``. Pure standard library: no TensorFlow, no NumPy.
 """
 
 from __future__ import annotations
@@ -28,12 +30,17 @@ Format = Literal["jsonl", "csv", "tsv"]
 StrPath = str | os.PathLike[str]
 
 CSV_HEADER = ("wav_filename", "wav_filesize", "transcript")  # DeepSpeech's training CSV
-TSV_HEADER = ("path", "text")  # tolerated as a first line, never required
+LABEL_CSV_HEADER = ("wav_filename", "label")  # a classification CSV
 _EXTENSIONS: dict[str, Format] = {".jsonl": "jsonl", ".json": "jsonl", ".csv": "csv", ".tsv": "tsv"}
 _EXAMPLES: dict[Format, str] = {
     "jsonl": '{"audio_filepath": "a.wav", "text": "hello world", "duration": 1.5}',
     "csv": "a.wav,12345,hello world (after the header wav_filename,wav_filesize,transcript)",
     "tsv": "a.wav<TAB>hello world",
+}
+_LABEL_EXAMPLES: dict[Format, str] = {
+    "jsonl": '{"audio_filepath": "a.wav", "label": "yes"}',
+    "csv": "a.wav,yes (after the header wav_filename,label)",
+    "tsv": "a.wav<TAB>yes",
 }
 _FORMATS_HINT = (
     "expected JSON Lines, CSV with the header wav_filename,wav_filesize,transcript, "
@@ -50,6 +57,7 @@ class Utterance:
     text: str  # as written in the manifest; normalize_text is applied later
     duration: float | None = None  # seconds, when the manifest says
     speaker: str | None = None  # who speaks, when known: corpora are split by it
+    label: str | None = None  # the class of a classification corpus ("yes", "female", ...)
     # "<manifest>:<line>" it was read from, so later stages (audio, alignment) can name the line
     source: str = field(default="", compare=False)
 
@@ -74,6 +82,7 @@ class _Row:
     text: object
     duration: object = None
     speaker: object = None
+    label: object = None
 
 
 _Parsed = Iterator[tuple[int, _Row | _LineProblem]]
@@ -136,7 +145,7 @@ def _sniff(path: StrPath, text: str) -> Format:
         stripped = line.strip()
         if stripped.startswith("{"):
             return "jsonl"
-        if tuple(field.strip() for field in stripped.split(",")) == CSV_HEADER:
+        if tuple(field.strip() for field in stripped.split(",")) in (CSV_HEADER, LABEL_CSV_HEADER):
             return "csv"
         if "\t" in line:
             return "tsv"
@@ -164,40 +173,46 @@ def detect_format(path: StrPath) -> Format:
     return known if known is not None else _sniff(path, _read_text(path))
 
 
-def _parse_json_line(number: int, line: str) -> _Row | _LineProblem:
+def _parse_json_line(number: int, line: str, labels: bool = False) -> _Row | _LineProblem:
     """Decode one JSON Lines record into its fields."""
+    example = (_LABEL_EXAMPLES if labels else _EXAMPLES)["jsonl"]
     try:
         record = json.loads(line)
     except (ValueError, RecursionError) as e:
         reason = e.msg if isinstance(e, json.JSONDecodeError) else type(e).__name__
-        return _LineProblem(
-            f"malformed JSON ({reason}); write one object per line, like {_EXAMPLES['jsonl']}"
-        )
+        return _LineProblem(f"malformed JSON ({reason}); write one object per line, like {example}")
     if not isinstance(record, dict):
         hint = " (a JSON array? write one object per line instead)" if number == 1 else ""
         return _LineProblem(
             f"expected a JSON object, found {type(record).__name__}{hint}; "
-            f"write one object per line, like {_EXAMPLES['jsonl']}"
+            f"write one object per line, like {example}"
         )
-    missing = [key for key in ("audio_filepath", "text") if key not in record]
+    second = "label" if labels else "text"
+    missing = [key for key in ("audio_filepath", second) if key not in record]
     if missing:
+        what = "line of a classification manifest" if labels else "line"
         return _LineProblem(
             f"missing key {_show(missing[0])} (found {_show(sorted(record))}); "
-            'every line needs "audio_filepath" and "text"'
+            f'every {what} needs "audio_filepath" and "{second}", like {example}'
         )
     return _Row(
-        record["audio_filepath"], record["text"], record.get("duration"), record.get("speaker")
+        record["audio_filepath"],
+        record.get("text", ""),
+        record.get("duration"),
+        record.get("speaker"),
+        record.get("label"),
     )
 
 
-def _jsonl_rows(text: str) -> _Parsed:
+def _jsonl_rows(text: str, labels: bool = False) -> _Parsed:
     """Records of a JSON Lines manifest."""
     for number, line in _numbered_lines(text):
-        yield number, _parse_json_line(number, line)
+        yield number, _parse_json_line(number, line, labels)
 
 
-def _csv_rows(text: str) -> _Parsed:
-    """Records of a DeepSpeech CSV, after checking its header."""
+def _csv_rows(text: str, labels: bool = False) -> _Parsed:
+    """Records of a DeepSpeech CSV (or a ``wav_filename,label`` CSV), after its header."""
+    header = LABEL_CSV_HEADER if labels else CSV_HEADER
     reader = csv.reader(io.StringIO(text, newline=""))
     header_seen = False
     try:
@@ -206,20 +221,23 @@ def _csv_rows(text: str) -> _Parsed:
             if not any(field.strip() for field in record):
                 continue
             if not header_seen:
-                if tuple(field.strip() for field in record) != CSV_HEADER:
+                if tuple(field.strip() for field in record) != header:
                     found = _show(",".join(record))
+                    kind = "classification CSV" if labels else "DeepSpeech CSV"
                     raise _FileProblem(
                         number,
-                        f"expected the header {','.join(CSV_HEADER)}, found {found}; "
-                        "make that the first line (DeepSpeech CSV)",
+                        f"expected the header {','.join(header)}, found {found}; "
+                        f"make that the first line ({kind})",
                     )
                 header_seen = True
-            elif len(record) != len(CSV_HEADER):
+            elif len(record) != len(header):
                 problem = _LineProblem(
-                    f"expected 3 columns ({','.join(CSV_HEADER)}), found {len(record)}; "
-                    "put transcripts that contain commas in double quotes"
+                    f"expected {len(header)} columns ({','.join(header)}), found {len(record)}; "
+                    "put values that contain commas in double quotes"
                 )
                 yield number, problem
+            elif labels:
+                yield number, _Row(record[0], "", label=record[1])
             else:
                 yield number, _Row(record[0], record[2])
     except csv.Error as e:
@@ -228,19 +246,24 @@ def _csv_rows(text: str) -> _Parsed:
         ) from e
 
 
-def _tsv_rows(text: str) -> _Parsed:
-    """Records of a ``path<TAB>text`` file, skipping a literal ``path<TAB>text`` header."""
+def _tsv_rows(text: str, labels: bool = False) -> _Parsed:
+    """Records of a ``path<TAB>text`` (or ``path<TAB>label``) file, skipping a literal
+    header line of those names."""
+    second = "label" if labels else "text"
     for index, (number, line) in enumerate(_numbered_lines(text)):
         fields = line.split("\t")
-        if index == 0 and tuple(fields) == TSV_HEADER:
+        if index == 0 and tuple(fields) == ("path", second):
             continue
         if len(fields) != 2:
             found = "no TAB" if len(fields) == 1 else f"{len(fields)} columns"
+            hint = "" if labels else " (for a Common Voice TSV use asr prepare)"
             problem = _LineProblem(
-                f"expected 2 TAB-separated columns (path, text), found {found}; "
-                "write path<TAB>text (for a Common Voice TSV use asr prepare)"
+                f"expected 2 TAB-separated columns (path, {second}), found {found}; "
+                f"write path<TAB>{second}{hint}"
             )
             yield number, problem
+        elif labels:
+            yield number, _Row(fields[0], "", label=fields[1])
         else:
             yield number, _Row(fields[0], fields[1])
 
@@ -263,7 +286,19 @@ def _check_duration(value: object) -> float | None:
     return seconds
 
 
-def _to_utterance(row: _Row, folder: str, check_audio_exists: bool) -> Utterance:
+def _check_label(value: object) -> str:
+    """A class label: a non-empty string, or an integer (spoken digits are often numbered)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if not isinstance(value, str) or not value.strip():
+        raise _LineProblem(
+            f"label {_show(value)} is not a class name; write a non-empty label such as "
+            '"yes", or remove the line'
+        )
+    return value.strip()
+
+
+def _to_utterance(row: _Row, folder: str, check_audio_exists: bool, labels: bool) -> Utterance:
     """Check one record's fields and resolve its audio path against the manifest's folder."""
     if not isinstance(row.audio, str) or not row.audio.strip():
         raise _LineProblem(
@@ -271,7 +306,8 @@ def _to_utterance(row: _Row, folder: str, check_audio_exists: bool) -> Utterance
         )
     if not isinstance(row.text, str):
         raise _LineProblem(f"transcript {_show(row.text)} is not a string; put it in quotes")
-    problem = transcript_problem(row.text)
+    label = None if row.label is None and not labels else _check_label(row.label)
+    problem = None if labels else transcript_problem(row.text)
     if problem:
         raise _LineProblem(problem)
     duration = _check_duration(row.duration)
@@ -282,11 +318,15 @@ def _to_utterance(row: _Row, folder: str, check_audio_exists: bool) -> Utterance
             "(relative paths start at the manifest's folder) or remove the line"
         )
     speaker = None if row.speaker is None else str(row.speaker)
-    return Utterance(audio, row.text, duration, speaker)
+    return Utterance(audio, row.text, duration, speaker, label)
 
 
 def read_manifest_report(
-    path: StrPath, *, skip_invalid: bool = True, check_audio_exists: bool = True
+    path: StrPath,
+    *,
+    skip_invalid: bool = True,
+    check_audio_exists: bool = True,
+    labels: bool = False,
 ) -> tuple[list[Utterance], list[str]]:
     """Read a manifest and say which lines were skipped and why, for reports and ``asr prepare``.
 
@@ -294,6 +334,8 @@ def read_manifest_report(
         path: a JSON Lines, DeepSpeech CSV or ``path<TAB>text`` file (see ``detect_format``).
         skip_invalid: skip bad lines and report them, instead of raising at the first one.
         check_audio_exists: treat a line whose audio file is missing as bad.
+        labels: read a classification manifest: every line needs a ``label``, and a
+            transcript is optional.
 
     Returns:
         The utterances in file order, and one ``<path>:<line>: <reason>`` message per
@@ -310,11 +352,11 @@ def read_manifest_report(
     utterances: list[Utterance] = []
     skipped: list[str] = []
     try:
-        for number, row in _PARSERS[fmt](text):
+        for number, row in _PARSERS[fmt](text, labels):
             try:
                 if isinstance(row, _LineProblem):
                     raise row
-                utterance = _to_utterance(row, folder, check_audio_exists)
+                utterance = _to_utterance(row, folder, check_audio_exists, labels)
                 utterances.append(replace(utterance, source=f"{where}:{number}"))
             except _LineProblem as problem:
                 message = f"{where}:{number}: {problem}"
@@ -329,14 +371,19 @@ def read_manifest_report(
                 f"{path}: no valid utterances, all {len(skipped)} lines are bad "
                 f"(first: {skipped[0]})"
             )
+        example = (_LABEL_EXAMPLES if labels else _EXAMPLES)[fmt]
         raise ManifestError(
-            f"{path}: the manifest has no utterances; add one per line, like {_EXAMPLES[fmt]}"
+            f"{path}: the manifest has no utterances; add one per line, like {example}"
         )
     return utterances, skipped
 
 
 def read_manifest(
-    path: StrPath, *, skip_invalid: bool = False, check_audio_exists: bool = True
+    path: StrPath,
+    *,
+    skip_invalid: bool = False,
+    check_audio_exists: bool = True,
+    labels: bool = False,
 ) -> list[Utterance]:
     """Read the utterances of a manifest, stopping at the first bad line unless told to skip.
 
@@ -344,6 +391,7 @@ def read_manifest(
         path: a JSON Lines, DeepSpeech CSV or ``path<TAB>text`` file (see ``detect_format``).
         skip_invalid: skip bad lines (``read_manifest_report`` says which and why).
         check_audio_exists: treat a line whose audio file is missing as bad.
+        labels: read a classification manifest (a ``label`` per line).
 
     Returns:
         The utterances in file order, with absolute audio paths.
@@ -352,7 +400,7 @@ def read_manifest(
         ManifestError: naming the file and line of the first problem.
     """
     utterances, _ = read_manifest_report(
-        path, skip_invalid=skip_invalid, check_audio_exists=check_audio_exists
+        path, skip_invalid=skip_invalid, check_audio_exists=check_audio_exists, labels=labels
     )
     return utterances
 
@@ -367,7 +415,11 @@ def _record(utterance: Utterance, folder: str, relative: bool) -> dict[str, obje
             # as soon as the manifest is copied elsewhere.
             if not rel.startswith(os.pardir + os.sep) and rel != os.pardir:
                 audio = rel
-    record: dict[str, object] = {"audio_filepath": audio, "text": utterance.text}
+    record: dict[str, object] = {"audio_filepath": audio}
+    if utterance.label is None or utterance.text:  # a label manifest needs no transcript
+        record["text"] = utterance.text
+    if utterance.label is not None:
+        record["label"] = utterance.label
     if utterance.duration is not None:
         record["duration"] = utterance.duration
     if utterance.speaker is not None:

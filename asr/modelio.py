@@ -59,11 +59,19 @@ def load_inference_model(model_dir: Path, config: Config) -> keras.Model:
         raise ConfigError(f"{path}: cannot load model ({_first_line(e)})") from e
     except Exception as e:  # zip, h5 and deserialization errors come in many types
         raise ConfigError(f"{path}: cannot load model ({_first_line(e)})") from e
-    if not isinstance(model.input, dict) or set(model.input) != {"features", "input_length"}:
+    expected = _expected_inputs(config)
+    if not isinstance(model.input, dict) or set(model.input) != expected:
         raise ConfigError(
-            f"{path}: not an asr inference model (inputs must be 'features' and 'input_length')"
+            f"{path}: not an asr {config.task} model of this config (inputs must be "
+            f"{sorted(expected)}); the files come from different models"
         )
     return model
+
+
+def _expected_inputs(config: Config) -> set[str]:
+    """A CTC model and a recurrent classifier take lengths; dense/cnn classifiers don't."""
+    recurrent = getattr(config.model, "recurrent", True)
+    return {"features", "input_length"} if recurrent else {"features"}
 
 
 def _first_line(error: BaseException) -> str:

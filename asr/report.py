@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import jiwer
 
 if TYPE_CHECKING:
+    from asr.classmetrics import ClassReport
     from asr.metrics import AlignedWord, Confusion, EvalReport, UtteranceScore, WordCount
 
 SPACE = "\u2423"  # "␣": how a space is shown in character confusions
@@ -274,4 +275,74 @@ def render_html(report: EvalReport) -> str:
         + utterances
         + "<footer>WER and CER by jiwer on normalized text (lower case, digits spelled out, "
         "punctuation dropped); ties in WER are ordered by CER.</footer>" + "</body></html>\n"
+    )
+
+
+_MATRIX_CSS = """
+.matrix td.c { text-align: center; font-variant-numeric: tabular-nums; min-width: 2.2rem; }
+.matrix th.rot { writing-mode: vertical-rl; transform: rotate(180deg); font-weight: 600; }
+.matrix .axis { color: #59636e; font-size: .85rem; }
+"""
+
+
+def _cell(count: int, row_total: int, diagonal: bool) -> str:
+    """One confusion-matrix cell, shaded by its share of the row (green on the diagonal)."""
+    share = count / row_total if row_total else 0.0
+    hue = "46, 160, 67" if diagonal else "207, 34, 46"
+    style = f' style="background: rgba({hue}, {0.08 + 0.8 * share:.2f})"' if count else ""
+    return f'<td class="c"{style}>{count or ""}</td>'
+
+
+def render_class_html(report: ClassReport) -> str:
+    """A classifier's evaluation as one HTML page: totals, per-class scores and the confusion
+    matrix drawn as a shaded grid (rows: true label, columns: predicted)."""
+    title = f"Classifier evaluation: accuracy {_pct(report.accuracy)}"
+    cards = "".join(
+        [
+            _card(_pct(report.accuracy), "accuracy"),
+            _card(f"{report.macro_f1:.3f}", "macro F1"),
+            _card(f"{report.count:,}", "clips"),
+            _card(f"{len(report.labels)}", "classes"),
+        ]
+    )
+    per_class = "".join(
+        f'<tr><td class="t">{_e(c.label)}</td><td class="n">{c.precision:.3f}</td>'
+        f'<td class="n">{c.recall:.3f}</td><td class="n">{c.f1:.3f}</td>'
+        f'<td class="n">{c.support}</td></tr>'
+        for c in report.classes
+    )
+    head = "".join(f'<th class="rot">{_e(label)}</th>' for label in report.labels)
+    rows = "".join(
+        f"<tr><th>{_e(label)}</th>"
+        + "".join(_cell(n, sum(counts), i == j) for j, n in enumerate(counts))
+        + "</tr>"
+        for i, (label, counts) in enumerate(zip(report.labels, report.confusion, strict=True))
+    )
+    wrong = [r for r in report.rows if r.get("label") != r.get("predicted")]
+    mistakes = "".join(
+        f'<tr><td class="t">{_e(PurePath(str(r["audio_filepath"])).name)}</td>'
+        f'<td class="t">{_e(r["label"])}</td><td class="t">{_e(r["predicted"])}</td>'
+        f'<td class="n">{float(r["probability"]):.3f}</td></tr>'  # type: ignore[arg-type]
+        for r in wrong[:200]
+    )
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{_e(title)}</title><style>{_CSS}{_MATRIX_CSS}</style></head><body>"
+        f"<h1>{_e(title)}</h1>"
+        f'<div class="cards">{cards}</div>'
+        "<h2>Confusion matrix</h2>"
+        '<p class="axis">rows: true label; columns: predicted label</p>'
+        f'<table class="matrix"><tr><th></th>{head}</tr>{rows}</table>'
+        "<h2>Per class</h2>"
+        '<table><tr><th>label</th><th class="n">precision</th><th class="n">recall</th>'
+        f'<th class="n">F1</th><th class="n">clips</th></tr>{per_class}</table>'
+        f"<h2>Misclassified clips ({len(wrong)})</h2>"
+        + (
+            "<table><tr><th>file</th><th>label</th><th>predicted</th>"
+            f'<th class="n">probability</th></tr>{mistakes}</table>'
+            if wrong
+            else '<p class="none">none</p>'
+        )
+        + "</body></html>\n"
     )

@@ -60,6 +60,8 @@ def test_a_registered_architecture_plugs_in_everywhere(framewise: Architecture) 
 def test_unknown_architecture_and_task_name_the_choices() -> None:
     with pytest.raises(ValueError, match=r"unknown ctc architecture 'transformer'.*bigru"):
         ModelConfig(arch="transformer")
-    with pytest.raises(ValueError, match="unknown task 'classify'"):
-        Config(task="classify")
+    with pytest.raises(ValueError, match="unknown task 'speak'"):
+        Config(task="speak")
+    with pytest.raises(ValueError, match="classify config needs a ClassifierModelConfig"):
+        Config(task="classify")  # a CTC model config under the classify task
     assert Config.from_dict({}).task == CTC  # config.json of older models: CTC

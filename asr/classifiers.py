@@ -1,0 +1,113 @@
+"""Classifier networks (task "classify"): the builders asr.architectures names for dense,
+cnn, lstm and crnn.
+
+Every model maps ``{"features": (B, T, D) float}`` (plus ``"input_length": (B,) int`` for
+the recurrent families, which mask padding) to class probabilities: ``(B, C)`` per clip, or
+``(B, T, C)`` per frame. Outputs are softmax probabilities trained with the *sparse*
+cross-entropy on integer labels, so nobody one-hot-encodes anything (the classic
+``(5, 1) vs (5, 10)`` shape error of a one-hot loss fed integers cannot happen). Only stock
+Keras layers and ``keras.ops`` calls: model.keras loads with ``safe_mode=True``.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+from asr.config import ClassifierModelConfig, Config
+from asr.model import _length_mask
+
+OUTPUT = "probs"
+
+
+def _model_config(config: Config) -> ClassifierModelConfig:
+    model = config.model
+    if not isinstance(model, ClassifierModelConfig):
+        raise ValueError(f"not a classifier config: task {config.task!r}")
+    return model
+
+
+def _features(config: Config) -> keras.KerasTensor:
+    frames = _model_config(config).frames or None
+    return keras.Input((frames, config.features.dim), name="features")
+
+
+def _head(x, config: Config) -> keras.KerasTensor:
+    """Dropout, then class probabilities (per frame when ``x`` is (B, T, units))."""
+    m = _model_config(config)
+    if m.dropout > 0:
+        x = layers.Dropout(m.dropout, name="head_dropout")(x)
+    return layers.Dense(config.num_classes, activation="softmax", name=OUTPUT, dtype="float32")(x)
+
+
+def build_dense(config: Config, fast: bool = True) -> keras.Model:
+    """The perceptron of system 3: every frame of a fixed-length clip into one hidden layer."""
+    m = _model_config(config)
+    features = _features(config)
+    x = layers.Flatten(name="flatten")(features)
+    x = layers.Dense(m.units, activation="relu", name="hidden")(x)
+    return keras.Model({"features": features}, _head(x, config), name="dense")
+
+
+def build_cnn(config: Config, fast: bool = True) -> keras.Model:
+    """Conv2D blocks over (frames, features) as an image, then global pooling.
+
+    Global average pooling instead of a flattened dense layer keeps the 12-keyword model
+    under 100 k parameters while letting a word sit anywhere in the clip.
+    """
+    m = _model_config(config)
+    features = _features(config)
+    x = layers.Reshape((m.frames, config.features.dim, 1), name="add_channel")(features)
+    for i in range(m.conv_layers):
+        width = m.filters * (1 if i == 0 else 2)
+        x = layers.Conv2D(width, 3, padding="same", use_bias=False, name=f"conv_{i}")(x)
+        x = layers.BatchNormalization(name=f"conv_norm_{i}")(x)
+        x = layers.ReLU(name=f"conv_relu_{i}")(x)
+        x = layers.MaxPooling2D(2, padding="same", name=f"conv_pool_{i}")(x)
+    x = layers.GlobalAveragePooling2D(name="global_pool")(x)
+    return keras.Model({"features": features}, _head(x, config), name="cnn")
+
+
+def _recurrent_inputs(config: Config) -> tuple[keras.KerasTensor, keras.KerasTensor]:
+    return _features(config), keras.Input((), dtype="int32", name="input_length")
+
+
+def build_lstm(config: Config, fast: bool = True) -> keras.Model:
+    """A masked LSTM (systems 1 and 2): its last real frame per clip, or every frame."""
+    m = _model_config(config)
+    features, input_length = _recurrent_inputs(config)
+    mask = _length_mask(features, input_length)
+    x = layers.LSTM(m.units, return_sequences=m.per_frame, name="lstm")(features, mask=mask)
+    inputs = {"features": features, "input_length": input_length}
+    return keras.Model(inputs, _head(x, config), name="lstm")
+
+
+def build_crnn(config: Config, fast: bool = True) -> keras.Model:
+    """System 4: a Conv1D along each frame's features (``TimeDistributed``, with the channel
+    axis it needs added first), batch norm, pooling, then a masked LSTM; with ``aux`` a
+    second per-frame branch on the deltas and zero-crossing rate joins before the head."""
+    m = _model_config(config)
+    fc = config.features
+    features, input_length = _recurrent_inputs(config)
+    main = features
+    if m.aux:  # static block minus the zero-crossing rate; aux: the rate and all deltas
+        main = features[..., : fc.base_dim - 1]
+        aux = features[..., fc.base_dim - 1 :]
+    dims = int(main.shape[-1])
+    x = layers.Reshape((-1, dims, 1), name="add_channel")(main)
+    x = layers.TimeDistributed(
+        layers.Conv1D(m.filters, min(m.kernel, dims), padding="same", activation="relu"),
+        name="frame_conv",
+    )(x)
+    x = layers.BatchNormalization(name="frame_norm")(x)
+    x = layers.TimeDistributed(layers.MaxPooling1D(2, padding="same"), name="frame_pool")(x)
+    x = layers.TimeDistributed(layers.Flatten(), name="frame_flatten")(x)
+    if m.dropout > 0:
+        x = layers.Dropout(m.dropout, name="frame_dropout")(x)
+    mask = _length_mask(features, input_length)
+    x = layers.LSTM(m.units, return_sequences=m.per_frame, name="lstm")(x, mask=mask)
+    if m.aux:
+        side = layers.Dense(m.units, activation="relu", name="aux_dense")(aux)
+        x = layers.Concatenate(name="join")([x, side])
+    inputs = {"features": features, "input_length": input_length}
+    return keras.Model(inputs, _head(x, config), name="crnn")
