@@ -1,36 +1,52 @@
 #!/usr/bin/env bash
-# The real-speech stage: the shipped synthetic model fine-tuned on The Ur-Quan Masters'
-# dialogue (real voices, twice per epoch) beside the 21.5 h synthetic corpus, chosen by
-# real-dev CER; then a character LM over both corpora's training text, tuned on real dev.
+# The real-speech stage: the shipped model fine-tuned on real voices (The Ur-Quan Masters'
+# and Flight of the Amazon Queen's dialogue, each twice per epoch) beside the 21.5 h
+# synthetic corpus, chosen by real-dev CER (both games' held-out speakers); then a character
+# LM over the training text, tuned on real dev.
 # Rerunning it resumes: finished steps are skipped, training continues from its last epoch.
 #
-# Needs: Debian non-free (uqm-voice uqm-content), fortunes, espeak-ng, flite, sox.
+# Needs: Debian non-free (uqm-voice uqm-content), flight-of-the-amazon-queen, fortunes,
+# espeak-ng, flite, sox.
 # Times measured on 2 shared cores (2026-11-29): corpus 10 min + UQM 20 s + packs 4 min;
 # training about 13 min an epoch (37.85 h per epoch, ~175x real time).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-OUT=${OUT:-runs/real1}
-EPOCHS=${EPOCHS:-6}
+OUT=${OUT:-runs/real2}
+EPOCHS=${EPOCHS:-4}
+INIT=${INIT:-checkpoints/default}
 
 [ -f corpora/big/train.jsonl ] || python3 tools/make_corpus.py --text data/text/sentences.txt \
     --text /usr/share/games/fortunes --out corpora/big --hours 24 --seed 0 --jobs 2
 [ -f corpora/default/test.jsonl ] || python3 tools/make_corpus.py --text data/text/sentences.txt \
     --text /usr/share/games/fortunes --out corpora/default --hours 6 --seed 0 --jobs 2
 [ -f corpora/uqm/train.jsonl ] || python3 tools/uqm_corpus.py --out corpora/uqm
+[ -f corpora/fotaq/train.jsonl ] || python3 tools/fotaq_corpus.py --out corpora/fotaq
+# real dev: both games' held-out speakers in one manifest (absolute paths)
+[ -f corpora/real_dev.jsonl ] || python3 - <<'PY'
+import json, os
+with open("corpora/real_dev.jsonl", "w") as out:
+    for m in ("corpora/uqm/dev.jsonl", "corpora/fotaq/dev.jsonl"):
+        folder = os.path.dirname(os.path.abspath(m))
+        for line in open(m):
+            row = json.loads(line)
+            row["audio_filepath"] = os.path.join(folder, row["audio_filepath"])
+            out.write(json.dumps(row) + "\n")
+PY
 mkdir -p cache
-for pack in big/train uqm/train uqm/dev; do
+for pack in big/train uqm/train uqm/dev fotaq/train real_dev; do
   out=cache/$(echo "$pack" | tr / _).npz
   [ -f "$out" ] || python3 tools/pack_features.py "corpora/$pack.jsonl" --out "$out"
 done
 
-args=(--train cache/uqm_train.npz cache/uqm_train.npz cache/big_train.npz --val cache/uqm_dev.npz
+args=(--train cache/uqm_train.npz cache/uqm_train.npz cache/fotaq_train.npz cache/fotaq_train.npz
+      cache/big_train.npz --val cache/real_dev.npz
       --out "$OUT" --epochs "$EPOCHS" --learning-rate 3e-4 --lr-schedule cosine --skip-invalid)
 if [ -f "$OUT/config.json" ]; then
   asr train "${args[@]}" --resume
 else
-  asr train "${args[@]}" --init-from checkpoints/default
+  asr train "${args[@]}" --init-from "$INIT"
 fi
 
-[ -f "$OUT/lm.npz" ] || asr lm corpora/big/train.jsonl corpora/uqm/train.jsonl --unique \
-    --order 10 --out "$OUT/lm.npz" --tune corpora/uqm/dev.jsonl --model "$OUT" \
-    --weights 0.5 0.7 0.9 --bonuses 0.5 1.0 1.5
+[ -f "$OUT/lm.npz" ] || asr lm corpora/big/train.jsonl corpora/uqm/train.jsonl \
+    corpora/fotaq/train.jsonl --unique --order 10 --out "$OUT/lm.npz" \
+    --tune corpora/real_dev.jsonl --model "$OUT" --weights 0.5 0.7 0.9 --bonuses 0.5 1.0 1.5
