@@ -76,7 +76,7 @@ ARCHITECTURES: dict[str, Architecture] = {
             "cnn",
             CLASSIFY,
             "asr.classifiers:build_cnn",
-            "Conv2D blocks (batch norm, pooling) on fixed frames, dropout, global pooling",
+            "Conv1D blocks along time (batch norm, pooling), global pooling, dropout",
             _no_reduction,
         ),
         Architecture(

@@ -50,21 +50,24 @@ def build_dense(config: Config, fast: bool = True) -> keras.Model:
 
 
 def build_cnn(config: Config, fast: bool = True) -> keras.Model:
-    """Conv2D blocks over (frames, features) as an image, then global pooling.
+    """Conv1D blocks along time with each frame's features as channels (batch norm, ReLU,
+    pooling), then global average pooling over time and dropout.
 
-    Global average pooling instead of a flattened dense layer keeps the 12-keyword model
-    under 100 k parameters while letting a word sit anywhere in the clip.
+    Why along time: cepstral or mel axes are not translation-invariant, so Conv2D blocks
+    pooled over both axes threw away which band a pattern was in. On the synthetic keyword
+    task (12 classes, held-out voices, 8 epochs) Conv2D + global pooling reached 37 % val
+    accuracy at 5 s an epoch; these temporal blocks 76 % at 0.5 s (docs/EXPERIMENTS.md).
+    Pooling over time lets a word sit anywhere in the clip and keeps the model small.
     """
     m = _model_config(config)
     features = _features(config)
-    x = layers.Reshape((m.frames, config.features.dim, 1), name="add_channel")(features)
+    x = features
     for i in range(m.conv_layers):
-        width = m.filters * (1 if i == 0 else 2)
-        x = layers.Conv2D(width, 3, padding="same", use_bias=False, name=f"conv_{i}")(x)
+        x = layers.Conv1D(m.filters, m.kernel, padding="same", use_bias=False, name=f"conv_{i}")(x)
         x = layers.BatchNormalization(name=f"conv_norm_{i}")(x)
         x = layers.ReLU(name=f"conv_relu_{i}")(x)
-        x = layers.MaxPooling2D(2, padding="same", name=f"conv_pool_{i}")(x)
-    x = layers.GlobalAveragePooling2D(name="global_pool")(x)
+        x = layers.MaxPooling1D(2, padding="same", name=f"conv_pool_{i}")(x)
+    x = layers.GlobalAveragePooling1D(name="global_pool")(x)
     return keras.Model({"features": features}, _head(x, config), name="cnn")
 
 

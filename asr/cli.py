@@ -155,6 +155,182 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_classify_train(args: argparse.Namespace) -> int:
+    from asr.classify_train import ClassifyTrainOptions, train_classifier
+    from asr.config import ClassifierModelConfig, parse_config_overrides
+    from asr.features import FeatureConfig
+
+    overrides = parse_config_overrides(Path(args.config)) if args.config else {}
+    model = dict(overrides.get("model", {}))
+    features = dict(overrides.get("features", {}))
+    for key, value in (("arch", args.arch), ("frames", args.frames)):
+        if value is not None:
+            model[key] = value
+    if args.per_frame:
+        model["per_frame"] = True
+    if args.aux:  # the auxiliary branch reads the zero-crossing rate and the deltas
+        model["aux"] = True
+        features.update(zcr=True, deltas=True)
+    try:
+        spec = ClassifierModelConfig(**model)
+        feature_config = FeatureConfig(**features)
+    except (TypeError, ValueError) as e:
+        raise _usage(f"invalid model settings: {e}") from e
+    result = train_classifier(
+        ClassifyTrainOptions(
+            train=[Path(m) for m in args.train],
+            val=Path(args.val),
+            out=Path(args.out),
+            model=spec,
+            features=feature_config,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            learning_rate=args.learning_rate,
+            lr_schedule=args.lr_schedule,
+            resume=args.resume,
+            force=args.force,
+            seed=args.seed,
+            jobs=args.jobs,
+            augment=not args.no_augment,
+            skip_invalid=args.skip_invalid,
+        )
+    )
+    print(
+        f"best val accuracy {result.best_accuracy:.2%} at epoch {result.best_epoch} of "
+        f"{result.epochs} ({result.parameters:,} parameters); model in {args.out}"
+    )
+    return 0
+
+
+def _classify_paths(items: list[str], report) -> list:
+    """Audio files named or found in folders; problems go to ``report``."""
+    from asr.audio import find_audio_files
+    from asr.errors import AudioError
+
+    paths: list = []
+    for arg in items:
+        try:
+            found = find_audio_files([arg])
+        except AudioError as e:
+            report(e)
+            continue
+        if not found:
+            report(AudioError(f"{arg}: no audio files in this directory; pass audio files"))
+        paths += found
+    return paths
+
+
+def _open_output(args: argparse.Namespace):
+    """Where a command's lines go: --output (refused if it exists, unless --force) or stdout."""
+    from asr.fileio import refuse_overwrite
+
+    if not args.output:
+        return None
+    refuse_overwrite(Path(args.output), args.force)
+    if not Path(args.output).parent.is_dir():
+        raise _usage(f"{args.output}: folder {Path(args.output).parent} does not exist")
+    return Path(args.output)
+
+
+def _emit(lines: list[str], output: Path | None) -> None:
+    from asr.fileio import atomic_write_text
+
+    text = "".join(line + "\n" for line in lines)
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        atomic_write_text(output, text)
+
+
+def _cmd_classify_predict(args: argparse.Namespace) -> int:
+    from asr.classify import Classifier, default_classifier_dir
+
+    output = _open_output(args)
+    failed: list[str] = []
+
+    def report(error) -> None:
+        failed.append(str(error))
+        print(f"asr classify predict: skipped {error}", file=sys.stderr)
+
+    if args.top_k < 1:
+        raise _usage(f"--top-k must be >= 1, got {args.top_k}")
+    paths = _classify_paths(args.audio, report)
+    classifier = Classifier.load(args.model or default_classifier_dir())
+    results = classifier.predict_files(paths, top_k=args.top_k, on_error=report)
+    if args.format == "json":
+        rows = [
+            {
+                "path": p,
+                "label": top[0][0],
+                "probability": round(top[0][1], 4),
+                "top": [{"label": lab, "probability": round(q, 4)} for lab, q in top],
+            }
+            for p, top in results
+        ]
+        _emit([json.dumps(rows, indent=2)], output)
+    else:
+        _emit([f"{p}\t{top[0][0]}\t{top[0][1]:.4f}" for p, top in results], output)
+    return EXIT_PARTIAL if failed else 0
+
+
+def _cmd_classify_evaluate(args: argparse.Namespace) -> int:
+    from asr.classify import Classifier, default_classifier_dir, evaluate_classifier
+    from asr.evaluate import check_report_paths, write_report
+
+    if args.report:
+        check_report_paths(args.report, args.force)
+    classifier = Classifier.load(args.model or default_classifier_dir())
+
+    def warn(problem: str) -> None:
+        print(f"asr classify evaluate: skipped {problem}", file=sys.stderr)
+
+    report = evaluate_classifier(classifier, args.manifest, args.skip_invalid, warn)
+    print(
+        f"accuracy {report.accuracy:.2%} on {report.count} clips (macro F1 {report.macro_f1:.3f})"
+    )
+    print("label\tprecision\trecall\tf1\tsupport")
+    for c in report.classes:
+        print(f"{c.label}\t{c.precision:.3f}\t{c.recall:.3f}\t{c.f1:.3f}\t{c.support}")
+    if args.report:
+        json_path, html_path = write_report(report, args.report, force=args.force)
+        print(f"report written to {json_path} and {html_path}")
+    return 0
+
+
+def _cmd_classify_detect(args: argparse.Namespace) -> int:
+    from asr.classify import Classifier, default_classifier_dir
+
+    output = _open_output(args)
+    failed: list[str] = []
+
+    def report(error) -> None:
+        failed.append(str(error))
+        print(f"asr classify detect: skipped {error}", file=sys.stderr)
+
+    if not 0.0 < args.threshold < 1.0:
+        raise _usage(f"--threshold must be between 0 and 1, got {args.threshold}")
+    paths = _classify_paths(args.audio, report)
+    classifier = Classifier.load(args.model or default_classifier_dir())
+    lines: list[str] = []
+    from asr.errors import AudioError
+
+    for path in paths:
+        try:
+            spans = classifier.detect(path, threshold=args.threshold, targets=args.target)
+        except AudioError as e:
+            report(e)
+            continue
+        for span in spans:
+            if args.format == "jsonl":
+                lines.append(json.dumps({"path": str(path), **dataclasses.asdict(span)}))
+            else:
+                lines.append(
+                    f"{path}\t{span.start:.2f}\t{span.end:.2f}\t{span.label}\t{span.score:.3f}"
+                )
+    _emit(lines, output)
+    return EXIT_PARTIAL if failed else 0
+
+
 def _check_same_settings(requested, model_dir: Path, init_from: str | None) -> None:
     """--resume/--init-from use the stored config.json; a --config/--arch that disagrees
     with it would be silently ignored, so it is an error instead."""
@@ -291,14 +467,23 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_prepare(args: argparse.Namespace) -> int:
-    from asr.prepare import parse_split, prepare
+    from asr.prepare import format_labels, parse_keywords, parse_split, prepare
 
     split = parse_split(args.split) if args.split else None
+    keywords = parse_keywords(args.keywords) if args.keywords is not None else None
     result = prepare(
-        args.src, args.out, fmt=args.format, split=split, seed=args.seed, overwrite=args.force
+        args.src,
+        args.out,
+        fmt=args.format,
+        split=split,
+        seed=args.seed,
+        overwrite=args.force,
+        keywords=keywords,
     )
     for name, path in result.manifests.items():
         print(f"{name}\t{path}")
+    if result.labels:
+        print(f"labels: {format_labels(result.labels)}")
     print(
         f"{result.count} utterances, {result.hours:.2f} h"
         + (f"; skipped {len(result.skipped)}: {result.skipped[0]}" if result.skipped else "")
@@ -309,15 +494,19 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
 def _cmd_synth(args: argparse.Namespace) -> int:
     from asr.synth import parse_voices, synthesize_corpus
 
+    if (args.text_file is None) == (args.text is None):
+        raise _usage("give the text file once: as TEXT_FILE or as --text FILE")
     voices = parse_voices(args.voices) if args.voices else None
     result = synthesize_corpus(
-        args.text_file,
+        args.text_file or args.text,
         args.out,
         voices=voices,
         per_sentence=args.per_sentence,
         jobs=args.jobs,
         seed=args.seed,
         overwrite=args.force,
+        label_by=args.label_by,
+        log=lambda message: print(f"asr synth: {message}", file=sys.stderr),
     )
     print(f"{result.count} utterances, {result.hours:.3f} h -> {result.manifest}")
     if result.failed:
@@ -511,8 +700,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=_cmd_export)
 
+    _add_classify_parser(sub)
+
     p = sub.add_parser("prepare", help="make manifests from a corpus folder")
-    p.add_argument("src", help="corpus folder (wav+txt, LJSpeech, LibriSpeech, ...)")
+    p.add_argument(
+        "src", help="corpus folder (wav+txt, LJSpeech, LibriSpeech, ..., Speech Commands)"
+    )
     p.add_argument("--out", required=True, help="manifest to write (.jsonl)")
     p.add_argument(
         "--format",
@@ -525,15 +718,28 @@ def build_parser() -> argparse.ArgumentParser:
             "commonvoice",
             "deepspeech",
             "manifest",
+            "speechcommands",
         ],
     )
-    p.add_argument("--split", help="train,val,test fractions, e.g. 0.9,0.05,0.05")
+    p.add_argument(
+        "--split",
+        help="train,val,test fractions, e.g. 0.9,0.05,0.05 (speechcommands: by speaker, and "
+        "only when the corpus has no validation_list.txt/testing_list.txt)",
+    )
+    p.add_argument(
+        "--keywords",
+        metavar="WORD,...",
+        help="speechcommands: the label folders to keep as classes, e.g. yes,no,up; the other "
+        "folders become 'unknown' and 1 s crops of _background_noise_ become 'silence' "
+        "(in a silence/ folder beside --out)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--force", action="store_true", help="overwrite existing manifests")
     p.set_defaults(func=_cmd_prepare)
 
     p = sub.add_parser("synth", help="synthesize a corpus from a text file")
-    p.add_argument("text_file", help="one sentence a line")
+    p.add_argument("text_file", nargs="?", help="one sentence a line")
+    p.add_argument("--text", metavar="FILE", help="the text file, as an option instead")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument(
         "--voices", help="'all', 'espeak-ng', 'flite' or e.g. espeak-ng:en-us+f3,flite:slt"
@@ -542,8 +748,125 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=int, default=os.cpu_count())
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--force", action="store_true", help="write into a non-empty --out")
+    p.add_argument(
+        "--label-by",
+        choices=["text", "voice-gender"],
+        help="a classification corpus: label each take with its line's normalized text "
+        "(keywords) or with its voice's gender (male/female; voices of unknown gender are "
+        "left out); the manifest's speaker is then the voice",
+    )
     p.set_defaults(func=_cmd_synth)
     return parser
+
+
+def _add_classify_parser(sub) -> None:
+    """`asr classify train|predict|evaluate|detect`."""
+    from asr.architectures import ARCHITECTURES, CLASSIFY, architecture_names
+
+    top = sub.add_parser("classify", help="classify audio: train, predict, evaluate, detect")
+    actions = top.add_subparsers(dest="action", required=True)
+    names = architecture_names(CLASSIFY)
+
+    p = actions.add_parser("train", help="train a classifier on label manifests")
+    p.add_argument(
+        "--train",
+        required=True,
+        nargs="+",
+        metavar="MANIFEST",
+        help="label manifests (a 'label' per line); several train as one corpus",
+    )
+    p.add_argument("--val", required=True, help="validation label manifest")
+    p.add_argument("--out", required=True, help="model directory to write")
+    p.add_argument(
+        "--arch", choices=names, help="; ".join(f"{a}: {ARCHITECTURES[a].summary}" for a in names)
+    )
+    p.add_argument(
+        "--frames",
+        type=int,
+        help="pad or crop every clip to this many 10 ms frames (default 99); "
+        "0: variable length (lstm, crnn)",
+    )
+    p.add_argument(
+        "--per-frame", action="store_true", help="a label per frame (for detect); lstm and crnn"
+    )
+    p.add_argument(
+        "--aux",
+        action="store_true",
+        help="crnn --per-frame: add the deltas + zero-crossing-rate branch",
+    )
+    p.add_argument("--config", help="JSON file with 'model'/'features' settings")
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--learning-rate", type=float, default=1e-3)
+    p.add_argument("--lr-schedule", choices=["constant", "cosine"], default="constant")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    p.add_argument("--force", action="store_true", help="train into a non-empty --out")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--jobs", type=int, help="processes for feature extraction")
+    p.add_argument(
+        "--no-augment",
+        action="store_true",
+        help="no random placement, vocal-tract warp or masking of training clips",
+    )
+    p.add_argument(
+        "--skip-invalid",
+        action="store_true",
+        help="leave out bad lines, unreadable audio and too-short clips (listed in "
+        "OUT/skipped.txt) instead of stopping",
+    )
+    p.set_defaults(func=_cmd_classify_train)
+
+    p = actions.add_parser("predict", help="label audio files")
+    p.add_argument("audio", nargs="+", help="audio files or directories")
+    p.add_argument("--model", help="classifier directory (default: the shipped keyword model)")
+    p.add_argument(
+        "--format",
+        choices=["text", "json"],
+        default="text",
+        help="text: PATH<TAB>LABEL<TAB>PROBABILITY; json: with the top k",
+    )
+    p.add_argument("--top-k", type=int, default=3, help="labels per file in --format json")
+    p.add_argument("--output", help="write here instead of stdout")
+    p.add_argument("--force", action="store_true", help="overwrite --output")
+    p.set_defaults(func=_cmd_classify_predict)
+
+    p = actions.add_parser("evaluate", help="accuracy, per-class P/R/F1, confusion matrix")
+    p.add_argument("--manifest", required=True, help="label manifest to score")
+    p.add_argument("--model", help="classifier directory (default: the shipped keyword model)")
+    p.add_argument(
+        "--report",
+        metavar="PATH",
+        help="report file ending in .json or .html; both are written (the HTML "
+        "page draws the confusion matrix)",
+    )
+    p.add_argument("--force", action="store_true", help="overwrite existing report files")
+    p.add_argument(
+        "--skip-invalid",
+        action="store_true",
+        help="leave out bad lines, unknown labels and unreadable audio (counted)",
+    )
+    p.set_defaults(func=_cmd_classify_evaluate)
+
+    p = actions.add_parser("detect", help="time spans of target classes (per-frame models)")
+    p.add_argument("audio", nargs="+", help="audio files or directories, of any length")
+    p.add_argument("--model", required=True, help="a classifier trained with --per-frame")
+    p.add_argument("--threshold", type=float, default=0.5, help="frame probability to count")
+    p.add_argument(
+        "--target",
+        action="append",
+        metavar="LABEL",
+        help="report only this label (repeatable; default: every label but "
+        "background, silence and unknown)",
+    )
+    p.add_argument(
+        "--format",
+        choices=["text", "jsonl"],
+        default="text",
+        help="text: PATH<TAB>START<TAB>END<TAB>LABEL<TAB>SCORE",
+    )
+    p.add_argument("--output", help="write here instead of stdout")
+    p.add_argument("--force", action="store_true", help="overwrite --output")
+    p.set_defaults(func=_cmd_classify_detect)
 
 
 def _needs_keras(args: argparse.Namespace) -> bool:
@@ -558,7 +881,9 @@ def _needs_keras(args: argparse.Namespace) -> bool:
             return not uses_onnx(args.model or default_model_dir(), args.runtime)
         except ConfigError:  # --runtime onnx where it cannot run: the command says why
             return True
-    return args.command in ("train", "evaluate", "export") or bool(getattr(args, "tune", None))
+    return args.command in ("train", "evaluate", "export", "classify") or bool(
+        getattr(args, "tune", None)
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -72,9 +72,9 @@ class ClassifierModelConfig:
     frames: int = 99  # 99 frames = 1 s at a 10 ms hop
     per_frame: bool = False  # a label per frame (detection) instead of one per clip
     units: int = 64  # hidden units of the dense layer, the LSTM and the auxiliary branch
-    filters: int = 32  # conv filters of the first block (cnn doubles them once, crnn keeps)
+    filters: int = 64  # conv filters (cnn: every block; crnn: its per-frame conv)
     conv_layers: int = 3  # cnn conv blocks
-    kernel: int = 5  # crnn's Conv1D width along each frame's features
+    kernel: int = 5  # Conv1D width: along time (cnn), along each frame's features (crnn)
     dropout: float = 0.25
     aux: bool = False  # crnn: a second branch on the deltas + zero-crossing rate
 

@@ -3,7 +3,8 @@
 Every WAV is rendered by an installed engine, then converted by sox to 16 kHz mono 16-bit
 PCM. Nothing is mocked: the engines are Debian packages (``apt-get install espeak-ng flite
 sox``). Voice, rate and pitch of each take are drawn from a seeded ``random.Random``, so a
-corpus is reproducible whatever the number of worker threads.
+corpus is reproducible whatever the number of worker threads. ``label_by`` makes a
+classification corpus: each take labeled by its text (keywords) or by its voice's gender.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from functools import cache
@@ -38,6 +39,26 @@ FLITE_CENTS_PER_PITCH = 8  # flite has no pitch knob: sox shifts (pitch - 50) * 
 ENGINE_TIMEOUT_S = 120  # one sentence never takes this long; a hung engine is a failure
 # flite's limited-domain voices only say what they were built for (awb_time: clock times).
 _FLITE_LIMITED_DOMAIN = re.compile(r"_time$")
+
+GENDERS = ("female", "male")
+LabelBy = Literal["text", "voice-gender"]
+LABEL_BY: tuple[LabelBy, ...] = ("text", "voice-gender")
+# The speakers flite's voices were recorded from (CMU ARCTIC and the CMU diphone sets); a
+# voice missing here has no honest gender and is left out of --label-by voice-gender.
+FLITE_GENDERS = {
+    "slt": "female",  # US English, ARCTIC
+    "clb": "female",  # US English, ARCTIC
+    "awb": "male",  # Scottish English, ARCTIC
+    "rms": "male",  # US English, ARCTIC
+    "bdl": "male",  # US English, ARCTIC
+    "jmk": "male",  # Canadian English, ARCTIC
+    "ksp": "male",  # Indian English, ARCTIC
+    "kal": "male",  # US English, diphones
+    "kal16": "male",  # kal at 16 kHz
+}
+GENDER_EXAMPLES = (
+    "espeak-ng:en-us+f3 (female), espeak-ng:en-us+m3 (male), flite:slt (female), flite:awb (male)"
+)
 
 
 @dataclass(frozen=True)
@@ -61,6 +82,7 @@ class Take:
     voice: Voice
     rate: float  # speaking-rate factor, 1.0 = the engine's default speed
     pitch: int  # 0..99, espeak-ng's scale; 50 = the voice's own pitch
+    label: str | None = None  # the class of a classification corpus (see label_by)
 
 
 @dataclass(frozen=True)
@@ -114,22 +136,26 @@ def _check(proc: subprocess.CompletedProcess[str], what: str) -> None:
         raise SynthError(f"{what} failed with exit status {proc.returncode}: {detail}")
 
 
-def _espeak_base_voices(listing: str, have_mbrola: bool) -> list[str]:
-    """Pick the English language voices out of ``espeak-ng --voices=en`` output."""
-    names: list[str] = []
+def _espeak_language_rows(listing: str) -> Iterable[tuple[str, bool, str]]:
+    """(voice name, is MBROLA, listed gender letter) per language voice of a ``--voices`` listing;
+    an MBROLA voice is named by its file (``mb-us1``), the others by their language."""
     for line in listing.splitlines()[1:]:
         parts = line.split()
         if len(parts) < 5 or parts[1] == "variant":
             continue
-        language, file = parts[1], parts[4]
+        language, gender, file = parts[1], parts[2].rpartition("/")[2], parts[4]
         if file.startswith("mb/"):
-            # MBROLA voices need the separate mbrola binary and voice data.
-            if not have_mbrola:
-                continue
-            name = file.split("/", 1)[1]
+            yield file.split("/", 1)[1], True, gender
         else:
-            name = language
-        if name not in names:
+            yield language, False, gender
+
+
+def _espeak_base_voices(listing: str, have_mbrola: bool) -> list[str]:
+    """Pick the English language voices out of ``espeak-ng --voices=en`` output."""
+    names: list[str] = []
+    for name, mbrola, _ in _espeak_language_rows(listing):
+        # MBROLA voices need the separate mbrola binary and voice data.
+        if (have_mbrola or not mbrola) and name not in names:
             names.append(name)
     return names
 
@@ -146,21 +172,23 @@ def _espeak_variants(listing: str) -> list[str]:
 
 
 @cache
+def _espeak_output(option: str) -> str:
+    """What ``espeak-ng OPTION`` prints (``--voices=en``, ``--version``), cached per process."""
+    proc = _run([require_binary("espeak-ng"), option])
+    _check(proc, f"espeak-ng {option}")
+    return proc.stdout
+
+
+@cache
 def _list_engine_voices(engine: Engine) -> tuple[Voice, ...]:
     """Ask one installed engine for its English voices (cached per process)."""
     if engine == "espeak-ng":
-        binary = require_binary("espeak-ng")
-        base = _run([binary, "--voices=en"])
-        _check(base, "espeak-ng --voices=en")
-        variants = _run([binary, "--voices=variant"])
-        _check(variants, "espeak-ng --voices=variant")
         have_mbrola = shutil.which("mbrola") is not None
+        variants = _espeak_variants(_espeak_output("--voices=variant"))
         voices = []
-        for language in _espeak_base_voices(base.stdout, have_mbrola):
+        for language in _espeak_base_voices(_espeak_output("--voices=en"), have_mbrola):
             voices.append(Voice("espeak-ng", language))
-            voices += [
-                Voice("espeak-ng", f"{language}+{v}") for v in _espeak_variants(variants.stdout)
-            ]
+            voices += [Voice("espeak-ng", f"{language}+{v}") for v in variants]
         return tuple(voices)
     if engine == "flite":
         proc = _run([require_binary("flite"), "-lv"])
@@ -186,6 +214,82 @@ def list_voices(engines: Iterable[str] = ENGINES) -> list[Voice]:
             raise SynthError(f"unknown engine {engine!r}; expected one of {', '.join(ENGINES)}")
         voices += _list_engine_voices(engine)  # type: ignore[arg-type]
     return voices
+
+
+def _declared_gender(voice_file: str) -> str | None:
+    """The gender an espeak-ng voice or variant file declares (``gender female 70``), if any."""
+    for line in voice_file.splitlines():
+        words = line.split()
+        if len(words) >= 2 and words[0].lower() == "gender" and words[1].lower() in GENDERS:
+            return words[1].lower()
+    return None
+
+
+@cache
+def _espeak_variant_gender(variant: str) -> str | None:
+    """The gender variant ``!v/NAME`` declares in espeak-ng's data folder, else None.
+
+    ``espeak-ng --voices=variant`` prints M for every variant that declares nothing (zac,
+    pitch 240-390 Hz, is listed M), so only the file's own ``gender`` line is believed.
+    """
+    found = re.search(r"Data at:\s*(\S.*?)\s*$", _espeak_output("--version"), re.MULTILINE)
+    if found is None:
+        return None
+    try:
+        text = (Path(found.group(1)) / "voices" / "!v" / variant).read_text(errors="replace")
+    except OSError:
+        return None
+    return _declared_gender(text)
+
+
+def voice_gender(voice: Voice) -> str | None:
+    """``"male"``/``"female"`` where a voice's gender is known, else None (left unlabeled).
+
+    flite: :data:`FLITE_GENDERS`. espeak-ng: a variant's declared gender (its formants and
+    pitch replace the language voice's); a language voice alone is the listing's gender (M:
+    espeak-ng's default male voice, 82-118 Hz). An MBROLA voice is a recorded speaker, so with
+    a variant it counts only when the variant declares the same gender.
+    """
+    if voice.engine == "flite":
+        return FLITE_GENDERS.get(voice.name)
+    language, _, variant = voice.name.partition("+")
+    listed = {"M": "male", "F": "female"}
+    rows = _espeak_language_rows(_espeak_output("--voices=en"))
+    base = next((listed.get(g) for name, _, g in rows if name == language), None)
+    if not variant:
+        return base
+    declared = _espeak_variant_gender(variant)
+    if language.startswith("mb-"):
+        return declared if declared == base else None
+    return declared
+
+
+def gendered_voices(voices: Sequence[Voice], log: Callable[[str], None]) -> list[Voice]:
+    """The voices with a known gender, logging which were left out and why.
+
+    Raises:
+        SynthError: none of ``voices`` has a known gender.
+    """
+    kept = [v for v in voices if voice_gender(v)]
+    left = [str(v) for v in voices if not voice_gender(v)]
+    if not kept:
+        raise SynthError(
+            f"--label-by voice-gender: none of the {len(voices)} voices has a known gender "
+            f"(e.g. {', '.join(left[:3])}); choose voices such as {GENDER_EXAMPLES}"
+        )
+    if left:
+        log(
+            f"--label-by voice-gender: left out {len(left)} of {len(voices)} voices whose gender "
+            f"is not known (espeak-ng variants that declare none, flite voices not in "
+            f"asr.synth.FLITE_GENDERS), e.g. {', '.join(left[:3])}"
+        )
+    genders = sorted({voice_gender(v) or "" for v in kept})
+    if len(genders) == 1:
+        log(
+            f"--label-by voice-gender: only {genders[0]} voices, so every take is labeled "
+            f"{genders[0]}; add voices such as {GENDER_EXAMPLES}"
+        )
+    return kept
 
 
 def _describe_available(engines: Iterable[Engine]) -> str:
@@ -381,11 +485,15 @@ def plan_takes(
     pitch_range: tuple[int, int] = (30, 70),
     wav_dir: str = "wavs",
     start: int = 1,
+    label_by: LabelBy | None = None,
 ) -> list[Take]:
     """Decide voice, rate and pitch of every take up front, so results do not depend on jobs.
 
     The engine is drawn uniformly first, then a voice of that engine: flite's few voices
-    would otherwise drown among espeak-ng's hundreds of language x variant pairs.
+    would otherwise drown among espeak-ng's hundreds of language x variant pairs. With
+    ``label_by="voice-gender"`` (every voice needs a known gender: see
+    :func:`gendered_voices`) the gender is drawn uniformly before that, so the classes come
+    out balanced; ``label_by="text"`` labels a take with its normalized sentence.
     """
     if per_sentence < 1:
         raise SynthError(f"per_sentence must be at least 1, got {per_sentence}")
@@ -398,15 +506,24 @@ def plan_takes(
             f"bad rate_range {rate_range} or pitch_range {pitch_range}; "
             "expected 0.3 <= lo <= hi <= 3.0 and 0 <= lo <= hi <= 99"
         )
-    by_engine: dict[str, list[Voice]] = {}
+    if label_by not in (None, *LABEL_BY):
+        raise SynthError(f"unknown label_by {label_by!r}; expected one of {', '.join(LABEL_BY)}")
+    genders = {v: voice_gender(v) for v in voices} if label_by == "voice-gender" else {}
+    unknown = [str(v) for v, g in genders.items() if g is None]
+    if unknown:
+        raise SynthError(f"voices without a known gender: {', '.join(unknown[:3])}; leave them out")
+    by_class: dict[str | None, dict[str, list[Voice]]] = {}
     for v in voices:
-        by_engine.setdefault(v.engine, []).append(v)
-    engines = sorted(by_engine)
+        by_class.setdefault(genders.get(v), {}).setdefault(v.engine, []).append(v)
+    classes = sorted(by_class, key=str)
     rng = random.Random(seed)
     takes = []
     for sentence in sentences:
         for _ in range(per_sentence):
-            voice = rng.choice(by_engine[rng.choice(engines)])
+            # Without genders there is one class and no draw: the default plan is unchanged.
+            by_engine = by_class[rng.choice(classes) if genders else classes[0]]
+            voice = rng.choice(by_engine[rng.choice(sorted(by_engine))])
+            label = normalize_text(sentence) if label_by == "text" else genders.get(voice)
             takes.append(
                 Take(
                     wav=f"{wav_dir}/{start + len(takes):06d}.wav",
@@ -414,6 +531,7 @@ def plan_takes(
                     voice=voice,
                     rate=round(rng.uniform(lo_rate, hi_rate), 2),
                     pitch=rng.randint(lo_pitch, hi_pitch),
+                    label=label,
                 )
             )
     return takes
@@ -475,9 +593,12 @@ def render_takes(
 
 
 def to_utterance(rendered: Rendered, root: Path) -> Utterance:
-    """The manifest entry of a rendered take (absolute path: write_manifest relativizes it)."""
-    wav = (Path(root) / rendered.take.wav).resolve()
-    return Utterance(str(wav), rendered.take.text, round(rendered.duration, 3))
+    """The manifest entry of a rendered take (absolute path: write_manifest relativizes it);
+    a labeled take also names its voice as the speaker, for splitting by voice."""
+    take = rendered.take
+    wav = (Path(root) / take.wav).resolve()
+    speaker = str(take.voice) if take.label is not None else None
+    return Utterance(str(wav), take.text, round(rendered.duration, 3), speaker, take.label)
 
 
 def take_metadata(rendered: Rendered) -> dict[str, object]:
@@ -489,6 +610,11 @@ def take_metadata(rendered: Rendered) -> dict[str, object]:
         "rate": take.rate,
         "pitch": take.pitch,
     }
+
+
+def _log_to_stderr(message: str) -> None:
+    """The default ``log`` of synthesize_corpus."""
+    print(message, file=sys.stderr)
 
 
 def write_jsonl(path: str | Path, rows: Iterable[dict[str, object]]) -> Path:
@@ -516,6 +642,8 @@ def synthesize_corpus(
     pitch_range: tuple[int, int] = (30, 70),
     overwrite: bool = False,
     progress: bool = True,
+    label_by: LabelBy | None = None,
+    log: Callable[[str], None] | None = None,
 ) -> SynthResult:
     """Render a text file (one sentence a line) into ``out_dir/wavs/`` + ``manifest.jsonl``.
 
@@ -523,7 +651,8 @@ def synthesize_corpus(
     ``seed``; digits are spoken as normalize_text spells them (see :func:`spoken_form`).
     ``manifest.jsonl`` holds the original sentences; ``voices.jsonl`` gives each WAV's
     ``voice``, ``rate`` and ``pitch`` (same order and ``audio_filepath``) so a recipe can hold
-    out voices.
+    out voices. With ``label_by`` each manifest line also has a ``label`` and its voice as
+    ``speaker``.
 
     Args:
         text_file: UTF-8 text, one sentence a line; blank lines are ignored.
@@ -536,6 +665,10 @@ def synthesize_corpus(
         pitch_range: (low, high) pitch on espeak-ng's 0..99 scale.
         overwrite: allow a non-empty ``out_dir``.
         progress: show a tqdm bar on stderr.
+        label_by: ``"text"`` labels each take with its normalized line (a keyword corpus);
+            ``"voice-gender"`` with ``male``/``female``, drawing only voices whose gender is
+            known (:func:`voice_gender`; the rest are left out with a log line).
+        log: where notes go (default: stderr).
 
     Returns:
         SynthResult with the manifest path, utterance count, hours of audio and one line
@@ -543,10 +676,12 @@ def synthesize_corpus(
 
     Raises:
         SynthError: missing engines, unreadable text, non-empty ``out_dir``, bad settings,
-            or every take failed.
+            no voice of known gender for ``label_by="voice-gender"``, or every take failed.
     """
     sentences = read_sentences(text_file)
     voices = list(voices) if voices is not None else list_voices()
+    if label_by == "voice-gender":
+        voices = gendered_voices(voices, log or _log_to_stderr)
     takes = plan_takes(
         sentences,
         voices,
@@ -554,6 +689,7 @@ def synthesize_corpus(
         seed=seed,
         rate_range=rate_range,
         pitch_range=pitch_range,
+        label_by=label_by,
     )
     for binary in sorted({v.engine for v in voices} | {"sox"}):
         require_binary(binary)

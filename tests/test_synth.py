@@ -12,10 +12,12 @@ from types import ModuleType
 
 import numpy as np
 import pytest
+from e2e_support import one_line_error, run_cli
 
 from asr.errors import SynthError
 from asr.manifest import read_manifest
 from asr.synth import (
+    FLITE_GENDERS,
     Take,
     Voice,
     list_voices,
@@ -25,6 +27,7 @@ from asr.synth import (
     spoken_form,
     synthesize,
     synthesize_corpus,
+    voice_gender,
 )
 from asr.text import normalize_text
 
@@ -291,3 +294,136 @@ def test_recipe_holds_out_sentences_and_voices(tmp_path: Path) -> None:
         for rows in (first, meta_again)
     )
     assert takes != takes_again
+
+
+@pytest.mark.parametrize(
+    ("voice", "gender"),
+    [
+        ("espeak-ng:en-us", "male"),  # the language voice alone: espeak-ng's default male voice
+        ("espeak-ng:en-gb+f3", "female"),
+        ("espeak-ng:en-us+m3", "male"),
+        ("espeak-ng:en-gb-scotland+Alicia", "female"),
+        ("espeak-ng:en-us+zac", None),  # listed M by --voices=variant, but declares nothing
+        ("espeak-ng:en-us+klatt", None),
+        ("flite:slt", "female"),
+        ("flite:awb", "male"),
+        ("flite:kal16", "male"),
+    ],
+)
+def test_voice_gender(voice: str, gender: str | None) -> None:
+    assert voice_gender(parse_voices(voice)[0]) == gender
+
+
+def test_every_installed_flite_voice_has_a_gender() -> None:
+    """FLITE_GENDERS covers what `flite -lv` lists here (a new voice would need an entry)."""
+    assert all(voice_gender(v) for v in list_voices(("flite",)))
+    assert set(FLITE_GENDERS.values()) == {"male", "female"}
+
+
+def test_plan_takes_label_by_balances_genders_and_leaves_default_alone() -> None:
+    voices = [v for v in list_voices() if voice_gender(v)]
+    plan = plan_takes(["a b c"] * 400, voices, seed=7, label_by="voice-gender")
+    assert all(t.label == voice_gender(t.voice) for t in plan)
+    assert 0.4 < sum(t.label == "female" for t in plan) / len(plan) < 0.6  # fewer female voices
+    default = plan_takes(["a b c"] * 40, voices, seed=7)
+    assert all(t.label is None for t in default)
+    assert default == plan_takes(["a b c"] * 40, voices, seed=7, label_by=None)
+    labeled = plan_takes(["Yes!", "no"], voices, seed=7, label_by="text")
+    assert [t.label for t in labeled] == ["yes", "no"]
+    assert [t.voice for t in labeled] == [
+        t.voice for t in plan_takes(["Yes!", "no"], voices, seed=7)
+    ]
+    with pytest.raises(SynthError, match="without a known gender"):
+        plan_takes(["a"], [Voice("espeak-ng", "en-us+zac")], label_by="voice-gender")
+
+
+def test_label_by_text_makes_a_keyword_corpus(tmp_path: Path) -> None:
+    text = tmp_path / "words.txt"
+    text.write_text("yes\nNo!\n", encoding="utf-8")
+    voices = parse_voices("espeak-ng:en-us,flite:slt")
+    result = synthesize_corpus(
+        text,
+        tmp_path / "kw",
+        voices=voices,
+        per_sentence=2,
+        jobs=2,
+        label_by="text",
+        progress=False,
+    )
+    utterances = read_manifest(result.manifest, labels=True)
+    assert [u.label for u in utterances] == ["yes", "yes", "no", "no"]
+    assert [u.text for u in utterances] == ["yes", "yes", "No!", "No!"]
+    assert {u.speaker for u in utterances} <= {"espeak-ng:en-us", "flite:slt"}
+    meta = [
+        json.loads(line) for line in (tmp_path / "kw" / "voices.jsonl").read_text().splitlines()
+    ]
+    assert [u.speaker for u in utterances] == [m["voice"] for m in meta]
+
+
+def test_label_by_voice_gender(tmp_path: Path) -> None:
+    """Takes are labeled by their voice's gender; voices of unknown gender are left out (and
+    said so); the manifest's speaker is the voice."""
+    text = tmp_path / "words.txt"
+    text.write_text("up\ndown\n", encoding="utf-8")
+    voices = parse_voices("espeak-ng:en-us+f3,espeak-ng:en-us+zac,flite:awb,flite:slt")
+    notes: list[str] = []
+    result = synthesize_corpus(
+        text,
+        tmp_path / "g",
+        voices=voices,
+        per_sentence=3,
+        jobs=2,
+        seed=1,
+        label_by="voice-gender",
+        log=notes.append,
+        progress=False,
+    )
+    assert result.failed == [] and result.count == 6
+    [note] = notes
+    assert "left out 1 of 4 voices" in note and "espeak-ng:en-us+zac" in note
+    for u in read_manifest(result.manifest, labels=True):
+        assert u.speaker != "espeak-ng:en-us+zac"
+        assert u.label == voice_gender(parse_voices(u.speaker)[0])
+    rows = [json.loads(line) for line in result.manifest.read_text().splitlines()]
+    assert set(rows[0]) == {"audio_filepath", "text", "label", "duration", "speaker"}
+
+
+def test_label_by_voice_gender_without_any_known_gender(tmp_path: Path) -> None:
+    text = tmp_path / "words.txt"
+    text.write_text("up\n", encoding="utf-8")
+    with pytest.raises(SynthError, match="none of the 1 voices has a known gender") as err:
+        synthesize_corpus(
+            text,
+            tmp_path / "g",
+            voices=parse_voices("espeak-ng:en-us+zac"),
+            label_by="voice-gender",
+            progress=False,
+        )
+    assert "flite:slt (female)" in str(err.value) and "\n" not in str(err.value)
+    assert not (tmp_path / "g").exists()
+
+
+def test_default_manifest_has_no_label_or_speaker(tmp_path: Path) -> None:
+    text = tmp_path / "words.txt"
+    text.write_text("left\n", encoding="utf-8")
+    result = synthesize_corpus(
+        text, tmp_path / "d", voices=parse_voices("flite:slt"), progress=False
+    )
+    assert set(json.loads(result.manifest.read_text())) == {"audio_filepath", "text", "duration"}
+
+
+def test_cli_label_by(tmp_path: Path) -> None:
+    text = tmp_path / "words.txt"
+    text.write_text("yes\n", encoding="utf-8")
+    out = tmp_path / "c"
+    base = ["synth", "--out", str(out), "--voices", "flite:slt,flite:awb", "--jobs", "1"]
+    rc, stdout, stderr = run_cli([*base, "--text", str(text), "--label-by", "voice-gender"])
+    assert rc == 0, stderr
+    assert "1 utterances" in stdout
+    [u] = read_manifest(out / "manifest.jsonl", labels=True)
+    assert u.label == {"flite:slt": "female", "flite:awb": "male"}[u.speaker]
+    rc, _, stderr = run_cli(["synth", str(text), "--text", str(text), "--out", str(tmp_path / "x")])
+    assert rc == 2 and "give the text file once" in one_line_error(stderr)
+    with pytest.raises(SystemExit) as exited:  # argparse's own refusal
+        run_cli([*base, str(text), "--label-by", "colour"])
+    assert exited.value.code == 2

@@ -1,0 +1,246 @@
+"""Audio classification end to end: label manifests, the four architectures, predict,
+evaluate (with its HTML confusion matrix), detect, resume and the one-line refusals.
+
+The corpus is real synthesized speech (classify_support.py): three words, four training
+voices and two held-out validation voices.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from classify_support import join_clips, make_keyword_corpus, write_labels
+from e2e_support import history_losses, one_line_error, run_cli
+
+from asr.classify import Classifier
+from asr.classify_train import ClassifyTrainOptions, train_classifier
+from asr.config import ClassifierModelConfig, Config, load_config
+from asr.errors import AsrError, ManifestError
+from asr.features import FeatureConfig
+
+TINY = {"units": 16, "filters": 8, "conv_layers": 2, "dropout": 0.0}
+
+
+@pytest.fixture(scope="module")
+def kw(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    for binary in ("espeak-ng", "flite", "sox"):
+        if shutil.which(binary) is None:
+            pytest.skip(f"{binary} not on PATH: cannot synthesize the keyword corpus")
+    root = tmp_path_factory.mktemp("kw")
+    return {**make_keyword_corpus(root), "root": root}
+
+
+def _train(
+    kw, out: Path, epochs: int = 3, augment: bool = True, rate: float = 3e-3, **model
+) -> Path:
+    features = FeatureConfig(zcr=True) if model.get("aux") else FeatureConfig()
+    options = ClassifyTrainOptions(
+        train=kw["train"],
+        val=kw["val"],
+        out=out,
+        model=ClassifierModelConfig(**{**TINY, **model}),
+        features=features,
+        epochs=epochs,
+        batch_size=8,
+        learning_rate=rate,
+        jobs=1,
+        progress=False,
+        augment=augment,
+    )
+    train_classifier(options)
+    return out
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        {"arch": "dense"},
+        {"arch": "cnn"},
+        {"arch": "lstm", "frames": 0},
+        {"arch": "crnn", "frames": 0},
+    ],
+    ids=["dense", "cnn", "lstm", "crnn"],
+)
+def test_each_architecture_trains_saves_and_predicts(kw, tmp_path, model) -> None:
+    out = _train(kw, tmp_path / "m", **model)
+    config = load_config(out)
+    assert config.task == "classify" and config.labels == ("no", "up", "yes")
+    assert config.model.arch == model["arch"] and len(config.mean) == config.features.dim
+    assert len(history_losses(out)) == 3
+    classifier = Classifier.load(out)
+    clips = sorted((kw["root"] / "val").glob("*.wav"))[:5]
+    results = classifier.predict_files(clips, top_k=3)
+    assert [p for p, _ in results] == [str(c) for c in clips]  # input order
+    for _, top in results:
+        assert [lab for lab, _ in top] != [] and {lab for lab, _ in top} <= set(config.labels)
+        assert sum(q for _, q in top) == pytest.approx(1.0, abs=1e-4)  # all three classes
+
+
+def test_loss_falls_and_held_out_voices_are_recognized(kw, tmp_path) -> None:
+    out = _train(kw, tmp_path / "cnn", epochs=12, augment=False, rate=1e-2, arch="cnn")
+    losses = history_losses(out)
+    assert losses[-1] < 0.5 * losses[0], losses
+    with (out / "history.csv").open() as f:
+        accuracy = max(float(row.split(",")[3]) for row in list(f)[1:])
+    assert accuracy > 0.5  # 12 clips of voices never trained on, chance is 1/3
+
+
+def test_per_frame_crnn_with_aux_branch_detects_words_in_long_audio(kw, tmp_path) -> None:
+    out = _train(kw, tmp_path / "det", epochs=2, arch="crnn", frames=100, per_frame=True, aux=True)
+    config = load_config(out)
+    assert config.labels[0] == "_background_" and config.features.zcr
+    long_wav = tmp_path / "long.wav"
+    clips = sorted((kw["root"] / "val").glob("yes_*.wav"))[:2]
+    times = join_clips(clips, long_wav)
+    rc, stdout, _ = run_cli(
+        ["classify", "detect", "--model", str(out), str(long_wav), "--format", "jsonl"]
+    )
+    assert rc == 0
+    duration = sf.info(long_wav).duration
+    for line in stdout.splitlines():
+        span = json.loads(line)
+        assert span["path"] == str(long_wav) and span["label"] in ("no", "up", "yes")
+        assert 0 <= span["start"] < span["end"] <= duration + 0.03
+    classifier = Classifier.load(out)
+    probs = classifier.frame_probabilities(classifier.features(long_wav))
+    assert probs.shape == (config.features.num_frames(int(duration * 16000)), 4)
+    assert np.allclose(probs.sum(axis=1), 1.0, atol=1e-4)
+    assert times[0][0] > 0  # the fixture knows where the words are
+
+
+def test_model_loads_with_safe_mode_without_importing_asr(kw, tmp_path) -> None:
+    out = _train(kw, tmp_path / "m", epochs=1, arch="crnn", frames=100, per_frame=True, aux=True)
+    code = (
+        "import sys, keras, numpy as np\n"
+        f"m = keras.saving.load_model({str(out / 'model.keras')!r}, safe_mode=True)\n"
+        "y = m.predict_on_batch({'features': np.zeros((1, 100, 42), 'float32'),"
+        " 'input_length': np.array([100], 'int32')})\n"
+        "assert y.shape == (1, 100, 4), y.shape\n"
+        "assert not any(k == 'asr' or k.startswith('asr.') for k in sys.modules)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def test_padding_does_not_change_a_variable_length_clip(kw, tmp_path) -> None:
+    out = _train(kw, tmp_path / "lstm", epochs=1, arch="lstm", frames=0)
+    classifier = Classifier.load(out)
+    clips = sorted((kw["root"] / "val").glob("*.wav"))
+    feats = [classifier.features(c) for c in clips]
+    alone = classifier.clip_probabilities(feats[:1])
+    together = classifier.clip_probabilities(feats)
+    assert np.allclose(alone[0], together[0], atol=1e-5)
+
+
+def test_resume_continues_the_history(kw, tmp_path) -> None:
+    out = _train(kw, tmp_path / "r", epochs=2, arch="dense")
+    options = ClassifyTrainOptions(
+        train=kw["train"], val=kw["val"], out=out, epochs=3, jobs=1, progress=False, resume=True
+    )
+    result = train_classifier(options)
+    assert result.epochs == 3
+    assert [r.split(",")[0] for r in (out / "history.csv").read_text().split()[1:]] == [
+        "1",
+        "2",
+        "3",
+    ]
+
+
+def test_cli_predict_evaluate_and_report(kw, tmp_path) -> None:
+    out = _train(kw, tmp_path / "m", epochs=2, arch="dense")
+    clips = sorted((kw["root"] / "val").glob("*.wav"))[:3]
+    rc, stdout, _ = run_cli(["classify", "predict", "--model", str(out), *map(str, clips)])
+    assert rc == 0
+    rows = [line.split("\t") for line in stdout.splitlines()]
+    assert [r[0] for r in rows] == [str(c) for c in clips]
+    assert all(r[1] in ("no", "up", "yes") and 0 < float(r[2]) <= 1 for r in rows)
+    rc, stdout, _ = run_cli(
+        ["classify", "predict", "--model", str(out), str(clips[0]), "--format", "json"]
+    )
+    [row] = json.loads(stdout)
+    assert row["label"] == row["top"][0]["label"] and len(row["top"]) == 3
+    report = tmp_path / "eval.json"
+    rc, stdout, _ = run_cli(
+        ["classify", "evaluate", "--model", str(out), "--manifest", str(kw["val"]),
+         "--report", str(report)]
+    )  # fmt: skip
+    assert rc == 0 and stdout.startswith("accuracy ")
+    data = json.loads(report.read_text())
+    assert data["count"] == 12 and np.array(data["confusion"]).sum() == 12
+    assert data["labels"] == ["no", "up", "yes"] and len(data["clips"]) == 12
+    page = report.with_suffix(".html").read_text()
+    assert "Confusion matrix" in page and '<table class="matrix">' in page
+    rc, _, stderr = run_cli(
+        ["classify", "evaluate", "--model", str(out), "--manifest", str(kw["val"]),
+         "--report", str(report)]
+    )  # fmt: skip
+    assert rc == 2 and "already exists" in one_line_error(stderr)
+
+
+def test_refusals_name_the_file_and_line(kw, tmp_path) -> None:
+    root = kw["root"]
+    wavs = sorted((root / "train").glob("*.wav"))
+    one_class = write_labels(root / "one.jsonl", [(w, "yes") for w in wavs[:4]])
+    with pytest.raises(AsrError, match=r"one.jsonl: every clip has the label 'yes'.*two"):
+        train_classifier(
+            ClassifyTrainOptions(
+                train=one_class, val=kw["val"], out=tmp_path / "a", jobs=1, progress=False
+            )
+        )
+    unseen = write_labels(root / "unseen.jsonl", [(wavs[0], "yes"), (wavs[1], "maybe")])
+    with pytest.raises(AsrError, match=r"unseen.jsonl:2: label 'maybe' never occurs"):
+        train_classifier(
+            ClassifyTrainOptions(
+                train=kw["train"], val=unseen, out=tmp_path / "b", jobs=1, progress=False
+            )
+        )
+    blip = root / "blip.wav"
+    sf.write(blip, np.zeros(800, np.float32), 16000)  # 50 ms: 4 frames of a 99-frame model
+    short = write_labels(root / "short.jsonl", [(wavs[0], "yes"), (blip, "no")])
+    with pytest.raises(AsrError, match=r"short.jsonl:2: audio of 4 frames is too short"):
+        train_classifier(
+            ClassifyTrainOptions(
+                train=kw["train"], val=short, out=tmp_path / "c", jobs=1, progress=False
+            )
+        )
+    assert not (tmp_path / "c" / "config.json").exists()  # refused before writing anything
+    missing = root / "missing.jsonl"
+    missing.write_text(json.dumps({"audio_filepath": str(wavs[0])}) + "\n")
+    with pytest.raises(ManifestError, match=r"missing.jsonl:1: missing key 'label'"):
+        train_classifier(
+            ClassifyTrainOptions(
+                train=missing, val=kw["val"], out=tmp_path / "d", jobs=1, progress=False
+            )
+        )
+
+
+def test_evaluate_refuses_a_label_the_model_does_not_know(kw, tmp_path) -> None:
+    out = _train(kw, tmp_path / "m", epochs=1, arch="dense")
+    wavs = sorted((kw["root"] / "val").glob("*.wav"))
+    odd = write_labels(kw["root"] / "odd.jsonl", [(wavs[0], "yes"), (wavs[1], "left")])
+    rc, _, stderr = run_cli(["classify", "evaluate", "--model", str(out), "--manifest", str(odd)])
+    assert rc == 2
+    assert "odd.jsonl:2: label 'left' is not one this model knows" in one_line_error(stderr)
+    rc, _, stderr = run_cli(["classify", "detect", "--model", str(out), str(wavs[0])])
+    assert rc == 2 and "detection needs --per-frame" in one_line_error(stderr)
+
+
+def test_config_rules() -> None:
+    with pytest.raises(ValueError, match="dense needs a fixed frame count"):
+        ClassifierModelConfig(arch="dense", frames=0)
+    with pytest.raises(ValueError, match="per-frame output needs a recurrent"):
+        ClassifierModelConfig(arch="cnn", per_frame=True)
+    with pytest.raises(ValueError, match="auxiliary"):
+        ClassifierModelConfig(arch="lstm", aux=True)
+    with pytest.raises(ValueError, match="two or more distinct labels"):
+        Config(task="classify", model=ClassifierModelConfig(), labels=("yes",))
+    config = Config(task="classify", model=ClassifierModelConfig(arch="lstm"), labels=("a", "b"))
+    assert Config.from_dict(json.loads(json.dumps(config.to_dict()))) == config
+    assert "labels" not in Config().to_dict()  # CTC configs are as before

@@ -1,0 +1,188 @@
+"""Labeled word corpora for `asr classify`, spoken by the synthesizers with held-out voices.
+
+Presets:
+  keywords  the Speech Commands 12-class task: yes no up down left right on off stop go,
+            ``unknown`` (twenty-five other words, the dataset's auxiliary ones) and
+            ``silence`` (noise only)
+  digits    the ten digits zero..nine
+
+Every voice belongs to one split: flite kal/kal16 train, rms val, slt and awb test; espeak-ng
+variants are split 70/15/15 by a hash of the variant name (the same variant is held out in
+every English accent), so val and test are voices never trained on. Each take is placed at a
+random offset in a 1 s clip (longer words keep their length) with noise at a random SNR
+(white, pink, brown or mains hum, 5-40 dB, a fifth clean), as Speech Commands clips are
+recorded: one word in a second of room sound.
+
+    python tools/keyword_corpus.py --preset keywords --out corpora/keywords
+    asr classify train --train corpora/keywords/train.jsonl --val corpora/keywords/val.jsonl ...
+
+Writes ``OUT/<split>/<label>/NNNNNN.wav`` and ``OUT/{train,val,test}.jsonl`` (label
+manifests with ``speaker`` = the voice). Deterministic for a ``--seed``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import random
+import sys
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from asr.fileio import atomic_write_text  # noqa: E402
+from asr.synth import Voice, list_voices, plan_takes, render_takes  # noqa: E402
+
+RATE = 16000
+CLIP_SECONDS = 1.0
+KEYWORDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
+UNKNOWN_WORDS = (
+    "bed bird cat dog eight five four happy house marvin nine one seven sheila six three "
+    "tree two wow zero learn follow forward backward visual"
+).split()
+DIGITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+FLITE_SPLIT = {"kal": "train", "kal16": "train", "rms": "val", "slt": "test", "awb": "test"}
+SPLITS = ("train", "val", "test")
+# takes per (word, split): keywords/digits, each unknown word, silence clips
+PRESETS = {
+    "keywords": {
+        "words": KEYWORDS,
+        "unknown": UNKNOWN_WORDS,
+        "takes": {"train": 200, "val": 30, "test": 50},
+        "unknown_takes": {"train": 12, "val": 2, "test": 3},
+        "silence": {"train": 250, "val": 40, "test": 60},
+    },
+    "digits": {
+        "words": DIGITS,
+        "unknown": (),
+        "takes": {"train": 200, "val": 30, "test": 50},
+        "unknown_takes": {"train": 0, "val": 0, "test": 0},
+        "silence": {"train": 0, "val": 0, "test": 0},
+    },
+}
+
+
+def voice_split(voice: Voice) -> str:
+    """Which split a voice belongs to (stable: a hash of the flite name or espeak variant)."""
+    if voice.engine == "flite":
+        return FLITE_SPLIT.get(voice.name, "train")
+    variant = voice.name.partition("+")[2] or "(none)"
+    bucket = int(hashlib.sha1(variant.encode()).hexdigest(), 16) % 100
+    return "train" if bucket < 70 else "val" if bucket < 85 else "test"
+
+
+def noise(kind: str, n: int, rng: np.random.Generator) -> np.ndarray:
+    """Unit-RMS noise of one colour (or mains hum with harmonics)."""
+    if kind == "hum":
+        t = np.arange(n) / RATE
+        base = rng.choice([50.0, 60.0])
+        x = sum(np.sin(2 * np.pi * base * k * t + rng.uniform(0, 6.3)) / k for k in (1, 2, 3, 5))
+    else:
+        white = rng.standard_normal(n)
+        if kind == "white":
+            x = white
+        else:  # pink: 1/f power, brown: 1/f^2, shaped in the frequency domain
+            spectrum = np.fft.rfft(white)
+            f = np.maximum(np.fft.rfftfreq(n, 1 / RATE), 20.0)
+            spectrum /= np.sqrt(f) if kind == "pink" else f
+            x = np.fft.irfft(spectrum, n)
+    x = np.asarray(x, dtype=np.float64)
+    return x / (np.sqrt(np.mean(x**2)) + 1e-12)
+
+
+def room(speech: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``speech`` at a random place in a >= 1 s clip, with noise at a random SNR (or none)."""
+    length = max(int(CLIP_SECONDS * RATE), len(speech))
+    out = np.zeros(length)
+    start = int(rng.integers(0, length - len(speech) + 1))
+    out[start : start + len(speech)] = speech
+    if rng.random() < 0.8:
+        level = np.sqrt(np.mean(speech**2)) + 1e-9
+        snr = rng.uniform(5, 40)
+        kind = str(rng.choice(["white", "pink", "brown", "hum"]))
+        out += noise(kind, length, rng) * level / 10 ** (snr / 20)
+    return out
+
+
+def silence_clip(rng: np.random.Generator) -> np.ndarray:
+    """One second of room sound only: noise of a random colour and level (-70 to -20 dBFS)."""
+    n = int(CLIP_SECONDS * RATE)
+    kind = str(rng.choice(["white", "pink", "brown", "hum"]))
+    return noise(kind, n, rng) * 10 ** (rng.uniform(-70, -20) / 20)
+
+
+def write_clip(path: Path, samples: np.ndarray) -> None:
+    """16-bit PCM at 16 kHz, peak-limited so noise never clips."""
+    peak = np.max(np.abs(samples))
+    if peak > 0.99:
+        samples = samples * (0.99 / peak)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(path, samples.astype(np.float32), RATE, subtype="PCM_16")
+
+
+def build(preset: str, out: Path, seed: int, jobs: int) -> dict[str, Counter]:
+    """Render the corpus; returns label counts per split."""
+    spec = PRESETS[preset]
+    voices = {s: [v for v in list_voices() if voice_split(v) == s] for s in SPLITS}
+    rng = np.random.default_rng(seed)
+    counts: dict[str, Counter] = {}
+    for s_index, split in enumerate(SPLITS):
+        rows: list[dict] = []
+        plan = [(w, spec["takes"][split]) for w in spec["words"]]
+        plan += [(w, spec["unknown_takes"][split]) for w in spec["unknown"]]
+        sentences = [w for w, n in plan for _ in range(n)]
+        labels = {w: (w if w in spec["words"] else "unknown") for w, _ in plan}
+        with tempfile.TemporaryDirectory() as tmp:
+            takes = plan_takes(sentences, voices[split], seed=seed * 10 + s_index)
+            rendered, failed = render_takes(takes, tmp, jobs=jobs, desc=f"{split} words")
+            if failed:
+                print(f"{split}: {len(failed)} takes failed, first: {failed[0]}", file=sys.stderr)
+            for r in rendered:
+                speech, rate = sf.read(Path(tmp) / r.take.wav, dtype="float64")
+                assert rate == RATE
+                label = labels[r.take.text]
+                path = out / split / label / Path(r.take.wav).name
+                write_clip(path, room(speech, rng))
+                rows.append(
+                    {
+                        "audio_filepath": str(path.relative_to(out)),
+                        "label": label,
+                        "text": r.take.text,
+                        "speaker": str(r.take.voice),
+                    }
+                )
+        for i in range(spec["silence"][split]):
+            path = out / split / "silence" / f"{i + 1:06d}.wav"
+            write_clip(path, silence_clip(rng))
+            rows.append({"audio_filepath": str(path.relative_to(out)), "label": "silence"})
+        random.Random(seed + s_index).shuffle(rows)
+        text = "".join(json.dumps(row) + "\n" for row in rows)
+        atomic_write_text(out / f"{split}.jsonl", text)
+        counts[split] = Counter(row["label"] for row in rows)
+        voices_used = len({row.get("speaker") for row in rows if "speaker" in row})
+        print(f"{split}: {len(rows)} clips, {voices_used} voices, {dict(counts[split])}")
+    return counts
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="keywords")
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--force", action="store_true", help="write into a non-empty --out")
+    args = parser.parse_args(argv)
+    if args.out.is_dir() and any(args.out.iterdir()) and not args.force:
+        parser.error(f"{args.out} is not empty; pass --force or choose another --out")
+    build(args.preset, args.out, args.seed, args.jobs)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
