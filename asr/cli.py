@@ -742,7 +742,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--text", metavar="FILE", help="the text file, as an option instead")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument(
-        "--voices", help="'all', 'espeak-ng', 'flite' or e.g. espeak-ng:en-us+f3,flite:slt"
+        "--voices",
+        help="'all' (default; RHVoice's voices where it is installed), an engine ('espeak-ng', "
+        "'flite', 'rhvoice') or voices, e.g. espeak-ng:en-us+f3,flite:slt,rhvoice:bdl",
     )
     p.add_argument("--per-sentence", type=int, default=1)
     p.add_argument("--jobs", type=int, default=os.cpu_count())

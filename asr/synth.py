@@ -1,9 +1,14 @@
-"""Make a transcribed corpus with real synthesizers (espeak-ng, flite) and sox.
+"""Make a transcribed corpus with real synthesizers (espeak-ng, flite, RHVoice) and sox.
 
 Every WAV is rendered by an installed engine, then converted by sox to 16 kHz mono 16-bit
 PCM. Nothing is mocked: the engines are Debian packages (``apt-get install espeak-ng flite
-sox``). Voice, rate and pitch of each take are drawn from a seeded ``random.Random``, so a
-corpus is reproducible whatever the number of worker threads. ``label_by`` makes a
+sox``; MBROLA voices through espeak-ng with ``mbrola`` and its ``mbrola-*`` voices; RHVoice,
+optional, with ``rhvoice rhvoice-english``: its HTS voices are left out of "all voices"
+where ``RHVoice-test`` is not installed). Voice, rate and pitch of each take are drawn from
+a seeded ``random.Random``, so a corpus is reproducible whatever the number of worker
+threads. :func:`voice_speaker` names the recorded speaker behind a voice (flite's and
+RHVoice's ``slt`` are one CMU ARCTIC speaker), so a recipe can hold a speaker out across
+engines. ``label_by`` makes a
 classification corpus: each take labeled by its text (keywords) or by its voice's gender.
 """
 
@@ -30,12 +35,33 @@ from asr.fileio import atomic_write_text
 from asr.manifest import Utterance, write_manifest
 from asr.text import normalize_text, spell_numbers
 
-Engine = Literal["espeak-ng", "flite"]
-ENGINES: tuple[Engine, ...] = ("espeak-ng", "flite")
+Engine = Literal["espeak-ng", "flite", "rhvoice"]
+ENGINES: tuple[Engine, ...] = ("espeak-ng", "flite", "rhvoice")
+# The program each engine runs; RHVoice's command-line client is RHVoice-test.
+ENGINE_BINARIES: dict[str, str] = {
+    "espeak-ng": "espeak-ng",
+    "flite": "flite",
+    "rhvoice": "RHVoice-test",
+}
+# Engines that "all voices" (list_voices() without engines, --voices all) skips quietly
+# where they are not installed; asked for by name they must be there.
+OPTIONAL_ENGINES: tuple[Engine, ...] = ("rhvoice",)
 INSTALL_HINT = "install the synthesizers with: apt-get install espeak-ng flite sox"
+RHVOICE_INSTALL_HINT = "install RHVoice with: apt-get install rhvoice rhvoice-english"
 
 ESPEAK_WPM = 175  # espeak-ng's default speed in words per minute; rate 1.0 maps to it
 FLITE_CENTS_PER_PITCH = 8  # flite has no pitch knob: sox shifts (pitch - 50) * 8 cents
+# RHVoice-test takes whole percents: -r scales speed (duration ~ 100/r) and -t scales f0
+# linearly (measured: f0 ~ t/100, durations untouched), each clamped by RHVoice to 50..200
+# (its min_rate/max_rate, min_pitch/max_pitch defaults). Rate r asks for -r 100*r within
+# that range and leaves the rest to sox tempo; pitch p asks for -t 100*2**((p-50)*8/1200),
+# flite's scale (79..126 %, +-4 semitones), which keeps the HTS voices natural.
+RHVOICE_RATE_RANGE = (0.5, 2.0)
+RHVOICE_CENTS_PER_PITCH = FLITE_CENTS_PER_PITCH
+# Where RHVoice keeps its voices (one folder each, with a voice.info) relative to the prefix
+# RHVoice-test is installed under, and the Debian location as a fallback.
+RHVOICE_VOICE_DIR = Path("share/RHVoice/voices")
+RHVOICE_DEFAULT_VOICES = Path("/usr/share/RHVoice/voices")
 ENGINE_TIMEOUT_S = 120  # one sentence never takes this long; a hung engine is a failure
 # flite's limited-domain voices only say what they were built for (awb_time: clock times).
 _FLITE_LIMITED_DOMAIN = re.compile(r"_time$")
@@ -56,6 +82,34 @@ FLITE_GENDERS = {
     "kal": "male",  # US English, diphones
     "kal16": "male",  # kal at 16 kHz
 }
+# RHVoice's English voices (HTS models of one speaker each). voice_gender believes a voice's
+# own voice.info (gender=...) first and falls back to this table.
+RHVOICE_GENDERS = {
+    "alan": "male",  # Scottish English, trained on CMU ARCTIC awb
+    "bdl": "male",  # US English, CMU ARCTIC
+    "clb": "female",  # US English, CMU ARCTIC
+    "slt": "female",  # US English, CMU ARCTIC
+    "evgeniy-eng": "male",  # English by a Russian speaker (Evgeny Chebatkov), RHVoice Lab
+    "lyubov": "female",  # English by Lyubov Sablina, RHVoice Lab
+}
+# Voices of different engines (or names) built from one recorded speaker, by voice_speaker.
+# flite's and RHVoice's slt, bdl and clb are the same CMU ARCTIC recordings; RHVoice's alan
+# is Alan W Black, ARCTIC awb (RHVoice issue #623); flite's kal16 is kal's diphones at 16 kHz.
+VOICE_SPEAKERS = {
+    "flite:slt": "arctic:slt",
+    "rhvoice:slt": "arctic:slt",
+    "flite:clb": "arctic:clb",
+    "rhvoice:clb": "arctic:clb",
+    "flite:bdl": "arctic:bdl",
+    "rhvoice:bdl": "arctic:bdl",
+    "flite:awb": "arctic:awb",
+    "rhvoice:alan": "arctic:awb",
+    "flite:rms": "arctic:rms",
+    "flite:jmk": "arctic:jmk",
+    "flite:ksp": "arctic:ksp",
+    "flite:kal": "cmu-diphone:kal",
+    "flite:kal16": "cmu-diphone:kal",
+}
 GENDER_EXAMPLES = (
     "espeak-ng:en-us+f3 (female), espeak-ng:en-us+m3 (male), flite:slt (female), flite:awb (male)"
 )
@@ -66,7 +120,7 @@ class Voice:
     """One synthesizer voice; ``str(voice)`` is the ``--voices`` spelling ("flite:slt")."""
 
     engine: Engine
-    name: str  # espeak-ng: "en-us" or "en-us+f3" (language voice + variant); flite: "slt"
+    name: str  # espeak-ng: "en-us" or "en-us+f3" (language + variant); flite, rhvoice: "slt"
 
     def __str__(self) -> str:
         """The ``ENGINE:NAME`` form that parse_voices reads back."""
@@ -103,12 +157,22 @@ class SynthResult:
     failed: list[str]
 
 
+def _install_hint(binary: str) -> str:
+    """How to install the Debian package that provides ``binary``."""
+    return RHVOICE_INSTALL_HINT if binary == ENGINE_BINARIES["rhvoice"] else INSTALL_HINT
+
+
 def require_binary(name: str) -> str:
     """Return the path of an engine binary, or say which Debian package provides it."""
     path = shutil.which(name)
     if path is None:
-        raise SynthError(f"{name} not found on PATH; {INSTALL_HINT}")
+        raise SynthError(f"{name} not found on PATH; {_install_hint(name)}")
     return path
+
+
+def engine_binary(engine: str) -> str:
+    """The program an engine runs (``rhvoice``: ``RHVoice-test``); others are their name."""
+    return ENGINE_BINARIES.get(engine, engine)
 
 
 def _run(cmd: Sequence[str], *, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -123,7 +187,7 @@ def _run(cmd: Sequence[str], *, stdin: str | None = None) -> subprocess.Complete
             check=False,
         )
     except FileNotFoundError as e:
-        raise SynthError(f"{cmd[0]} not found on PATH; {INSTALL_HINT}") from e
+        raise SynthError(f"{cmd[0]} not found on PATH; {_install_hint(cmd[0])}") from e
     except subprocess.TimeoutExpired as e:
         raise SynthError(f"{cmd[0]} did not finish within {ENGINE_TIMEOUT_S} s") from e
 
@@ -179,6 +243,44 @@ def _espeak_output(option: str) -> str:
     return proc.stdout
 
 
+def _read_voice_info(path: Path) -> dict[str, str]:
+    """The ``key=value`` lines of an RHVoice ``voice.info`` (keys lowercased); {} if unreadable."""
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return {}
+    info = {}
+    for line in lines:
+        key, sep, value = line.partition("=")
+        if sep:
+            info[key.strip().lower()] = value.strip()
+    return info
+
+
+@cache
+def _rhvoice_voices() -> dict[str, dict[str, str]]:
+    """The installed RHVoice voices: lowercased name (``-p`` takes it) -> its voice.info.
+
+    Looks where RHVoice-test's own prefix keeps voices (``/usr/bin`` -> ``/usr/share/
+    RHVoice/voices``), then in Debian's folder. RHVoice speaks an unknown ``-p`` name with
+    its default voice instead of failing, so only voices found here are ever asked for.
+    """
+    prefix = Path(os.path.realpath(require_binary(ENGINE_BINARIES["rhvoice"]))).parent.parent
+    voices: dict[str, dict[str, str]] = {}
+    for folder in dict.fromkeys((prefix / RHVOICE_VOICE_DIR, RHVOICE_DEFAULT_VOICES)):
+        for info_file in sorted(folder.glob("*/voice.info")):
+            info = _read_voice_info(info_file)
+            name = info.get("name", info_file.parent.name).lower()
+            voices.setdefault(name, info)
+    return voices
+
+
+def _mbrola_voice_loads(name: str) -> bool:
+    """Whether espeak-ng can load MBROLA voice ``name``: each needs its own database package
+    (``mb-de1-en`` speaks with ``mbrola-de1``), so espeak-ng is asked, quietly, to say "a"."""
+    return _run([require_binary("espeak-ng"), "-q", "-v", name, "a"]).returncode == 0
+
+
 @cache
 def _list_engine_voices(engine: Engine) -> tuple[Voice, ...]:
     """Ask one installed engine for its English voices (cached per process)."""
@@ -187,6 +289,8 @@ def _list_engine_voices(engine: Engine) -> tuple[Voice, ...]:
         variants = _espeak_variants(_espeak_output("--voices=variant"))
         voices = []
         for language in _espeak_base_voices(_espeak_output("--voices=en"), have_mbrola):
+            if language.startswith("mb-") and not _mbrola_voice_loads(language):
+                continue  # mbrola is installed, but not this voice's database
             voices.append(Voice("espeak-ng", language))
             voices += [Voice("espeak-ng", f"{language}+{v}") for v in variants]
         return tuple(voices)
@@ -195,24 +299,41 @@ def _list_engine_voices(engine: Engine) -> tuple[Voice, ...]:
         _check(proc, "flite -lv")
         listing = proc.stdout.split(":", 1)[-1].split()
         return tuple(Voice("flite", n) for n in listing if not _FLITE_LIMITED_DOMAIN.search(n))
+    if engine == "rhvoice":
+        installed = _rhvoice_voices()
+        english = [n for n, info in installed.items() if info.get("language") == "English"]
+        if not english:
+            raise SynthError(
+                f"RHVoice has no English voice installed ({len(installed)} voices in "
+                f"{RHVOICE_DEFAULT_VOICES}); {RHVOICE_INSTALL_HINT}"
+            )
+        return tuple(Voice("rhvoice", n) for n in sorted(english))
     raise SynthError(f"unknown engine {engine!r}; expected one of {', '.join(ENGINES)}")
 
 
-def list_voices(engines: Iterable[str] = ENGINES) -> list[Voice]:
+def list_voices(engines: Iterable[str] | None = None) -> list[Voice]:
     """All usable English voices of the given engines, so a corpus can cover every one.
 
-    espeak-ng: each English language voice (``--voices=en``) alone and crossed with every
-    variant (``--voices=variant``: m1..m8, f1..f5, croak, klatt, ...). flite: every voice
-    from ``flite -lv`` except limited-domain ones (awb_time can only say clock times).
+    espeak-ng: each English language voice (``--voices=en``; MBROLA ones where ``mbrola``
+    is installed) alone and crossed with every variant (``--voices=variant``: m1..m8,
+    f1..f5, croak, klatt, ...). flite: every voice from ``flite -lv`` except limited-domain
+    ones (awb_time can only say clock times). rhvoice: every installed voice whose
+    ``voice.info`` says ``language=English``. Without ``engines``, every engine, quietly
+    skipping the optional ones (:data:`OPTIONAL_ENGINES`: RHVoice) that are not installed.
 
     Raises:
-        SynthError: an engine is not installed or unknown.
+        SynthError: an engine is unknown, or not installed while named in ``engines`` (or
+            required: espeak-ng, flite).
     """
     voices: list[Voice] = []
-    for engine in engines:
+    for engine in ENGINES if engines is None else engines:
         if engine not in ENGINES:
             raise SynthError(f"unknown engine {engine!r}; expected one of {', '.join(ENGINES)}")
-        voices += _list_engine_voices(engine)  # type: ignore[arg-type]
+        try:
+            voices += _list_engine_voices(engine)  # type: ignore[arg-type]
+        except SynthError:
+            if engines is not None or engine not in OPTIONAL_ENGINES:
+                raise
     return voices
 
 
@@ -245,13 +366,17 @@ def _espeak_variant_gender(variant: str) -> str | None:
 def voice_gender(voice: Voice) -> str | None:
     """``"male"``/``"female"`` where a voice's gender is known, else None (left unlabeled).
 
-    flite: :data:`FLITE_GENDERS`. espeak-ng: a variant's declared gender (its formants and
+    flite: :data:`FLITE_GENDERS`. rhvoice: the voice's ``voice.info`` (``gender=``), else
+    :data:`RHVOICE_GENDERS`. espeak-ng: a variant's declared gender (its formants and
     pitch replace the language voice's); a language voice alone is the listing's gender (M:
     espeak-ng's default male voice, 82-118 Hz). An MBROLA voice is a recorded speaker, so with
     a variant it counts only when the variant declares the same gender.
     """
     if voice.engine == "flite":
         return FLITE_GENDERS.get(voice.name)
+    if voice.engine == "rhvoice":
+        declared = _rhvoice_voices().get(voice.name, {}).get("gender", "").lower()
+        return declared if declared in GENDERS else RHVOICE_GENDERS.get(voice.name)
     language, _, variant = voice.name.partition("+")
     listed = {"M": "male", "F": "female"}
     rows = _espeak_language_rows(_espeak_output("--voices=en"))
@@ -262,6 +387,24 @@ def voice_gender(voice: Voice) -> str | None:
     if language.startswith("mb-"):
         return declared if declared == base else None
     return declared
+
+
+def voice_speaker(voice: Voice) -> str:
+    """The recorded speaker behind a voice, so a recipe can hold a speaker out across engines.
+
+    :data:`VOICE_SPEAKERS` where engines share recordings (``flite:slt`` and ``rhvoice:slt``
+    are both ``"arctic:slt"``); an espeak-ng MBROLA voice, with or without a variant, is its
+    MBROLA database (``mb-us1+f3`` and ``mb-de1-en``: ``"mbrola:us1"``, ``"mbrola:de1"``);
+    any other voice is its own speaker, named by its ``str`` (``"espeak-ng:en-us+f3"``).
+    """
+    known = VOICE_SPEAKERS.get(str(voice))
+    if known is not None:
+        return known
+    if voice.engine == "espeak-ng":
+        mbrola = re.match(r"mb-([a-z]+\d*)", voice.name.partition("+")[0])
+        if mbrola:
+            return f"mbrola:{mbrola.group(1)}"
+    return str(voice)
 
 
 def gendered_voices(voices: Sequence[Voice], log: Callable[[str], None]) -> list[Voice]:
@@ -312,9 +455,10 @@ def _describe_available(engines: Iterable[Engine]) -> str:
 def parse_voices(spec: str) -> list[Voice]:
     """Turn a ``--voices`` value into voices, failing early on names the engines lack.
 
-    Accepts a comma list of ``all``, an engine name (``espeak-ng``, ``flite``: all of its
-    voices) or ``ENGINE:NAME`` (``espeak-ng:en-us+f3``, ``flite:slt``). Duplicates are
-    dropped, order is kept.
+    Accepts a comma list of ``all`` (RHVoice's voices only where it is installed), an engine
+    name (``espeak-ng``, ``flite``, ``rhvoice``: all of its voices) or ``ENGINE:NAME``
+    (``espeak-ng:en-us+f3``, ``flite:slt``, ``rhvoice:slt``). Duplicates are dropped, order
+    is kept.
 
     Raises:
         SynthError: unknown engines or voice names (named, with the available ones listed),
@@ -340,7 +484,7 @@ def parse_voices(spec: str) -> list[Voice]:
         else:
             unknown.append(item)
     if unknown:
-        engines = [e for e in ENGINES if shutil.which(e)]
+        engines = [e for e in ENGINES if shutil.which(engine_binary(e))]
         raise SynthError(
             f"unknown voices: {', '.join(unknown)}; available: {_describe_available(engines)}"
         )
@@ -355,6 +499,12 @@ def _engine_command(
         wpm = str(round(ESPEAK_WPM * rate))
         cmd = ["espeak-ng", "--stdin", "-v", voice.name, "-s", wpm, "-p", str(pitch)]
         return [*cmd, "-w", str(tmp_wav)], text
+    if voice.engine == "rhvoice":
+        lo, hi = RHVOICE_RATE_RANGE
+        speed = round(100 * min(max(rate, lo), hi))
+        tone = round(100 * 2 ** ((pitch - 50) * RHVOICE_CENTS_PER_PITCH / 1200))
+        cmd = [ENGINE_BINARIES["rhvoice"], "-p", voice.name, "-r", str(speed), "-t", str(tone)]
+        return [*cmd, "-o", str(tmp_wav)], text
     # flite's -t takes the next argument as text even if it starts with '-'.
     stretch = f"duration_stretch={1.0 / rate:.4f}"
     return ["flite", "-voice", voice.name, "--setf", stretch, "-t", text, "-o", str(tmp_wav)], None
@@ -380,7 +530,9 @@ def synthesize(
     """Speak one sentence into a mono 16-bit WAV at ``sample_rate``.
 
     espeak-ng gets rate and pitch natively (``-s``, ``-p``); flite gets rate as
-    ``duration_stretch`` and pitch as a sox ``pitch`` shift. sox then resamples.
+    ``duration_stretch`` and pitch as a sox ``pitch`` shift; RHVoice gets both as percents
+    (``-r``, ``-t``; a rate beyond its 0.5..2 is finished by sox ``tempo``). sox then
+    resamples.
 
     Args:
         text: what to say, passed raw (the engine reads digits and punctuation itself).
@@ -419,6 +571,11 @@ def synthesize(
         effects: list[str] = []
         if voice.engine == "flite" and pitch != 50:
             effects = ["pitch", str((pitch - 50) * FLITE_CENTS_PER_PITCH)]
+        if voice.engine == "rhvoice":
+            lo, hi = RHVOICE_RATE_RANGE
+            rest = rate / min(max(rate, lo), hi)  # the speed RHVoice's own range left out
+            if rest != 1:
+                effects = ["tempo", "-s", f"{rest:.4f}"]
         # -G: guard against clipping from the pitch shift or resampler.
         sox = ["sox", "-G", str(tmp_wav), "-r", str(sample_rate), "-c", "1", "-b", "16"]
         _check(_run([*sox, "-e", "signed-integer", str(out_wav), *effects]), "sox")
@@ -566,7 +723,7 @@ def render_takes(
     from tqdm import tqdm  # imported here: only corpus making needs a progress bar
 
     root = Path(root)
-    for binary in sorted({t.voice.engine for t in takes} | {"sox"}):
+    for binary in sorted({engine_binary(t.voice.engine) for t in takes} | {"sox"}):
         require_binary(binary)
     done: dict[int, Rendered] = {}
     failed: list[str] = []
@@ -657,7 +814,8 @@ def synthesize_corpus(
     Args:
         text_file: UTF-8 text, one sentence a line; blank lines are ignored.
         out_dir: the corpus folder; must be empty or absent unless ``overwrite``.
-        voices: voices to draw from; default every voice of :func:`list_voices`.
+        voices: voices to draw from; default every voice of :func:`list_voices` (RHVoice's
+            where it is installed).
         per_sentence: takes per sentence.
         jobs: worker threads; default ``os.cpu_count()``.
         seed: seeds the voice/rate/pitch draws.
@@ -691,7 +849,7 @@ def synthesize_corpus(
         pitch_range=pitch_range,
         label_by=label_by,
     )
-    for binary in sorted({v.engine for v in voices} | {"sox"}):
+    for binary in sorted({engine_binary(v.engine) for v in voices} | {"sox"}):
         require_binary(binary)
     out = prepare_out_dir(out_dir, overwrite)
     _clear_old_wavs(out / "wavs")

@@ -1,10 +1,15 @@
-"""asr.synth against the real engines (espeak-ng, flite, sox: installed by .ci/run)."""
+"""asr.synth against the real engines (espeak-ng, flite, sox: installed by .ci/run).
+
+RHVoice is optional (``apt-get install rhvoice rhvoice-english``): its tests skip without it.
+"""
 
 from __future__ import annotations
 
 import functools
 import importlib.util
 import json
+import os
+import shutil
 import sys
 import wave
 from pathlib import Path
@@ -14,10 +19,14 @@ import numpy as np
 import pytest
 from e2e_support import one_line_error, run_cli
 
+from asr import synth
 from asr.errors import SynthError
 from asr.manifest import read_manifest
 from asr.synth import (
+    ENGINES,
     FLITE_GENDERS,
+    RHVOICE_GENDERS,
+    VOICE_SPEAKERS,
     Take,
     Voice,
     list_voices,
@@ -28,10 +37,15 @@ from asr.synth import (
     synthesize,
     synthesize_corpus,
     voice_gender,
+    voice_speaker,
 )
 from asr.text import normalize_text
 
 ROOT = Path(__file__).resolve().parents[1]
+needs_rhvoice = pytest.mark.skipif(
+    shutil.which("RHVoice-test") is None,
+    reason="RHVoice-test is not installed (apt-get install rhvoice rhvoice-english)",
+)
 
 SENTENCES = [
     "The quick brown fox jumps over the lazy dog.",
@@ -186,7 +200,9 @@ def test_plan_takes_is_seeded_and_balances_engines() -> None:
     assert plan == plan_takes(["a b c"] * 400, voices, seed=7)
     assert plan != plan_takes(["a b c"] * 400, voices, seed=8)
     flite_share = sum(t.voice.engine == "flite" for t in plan) / len(plan)
-    assert 0.4 < flite_share < 0.6  # 5 flite voices are not drowned by ~800 espeak-ng ones
+    engines = len({v.engine for v in voices})  # 3 where RHVoice is installed
+    # 5 flite voices are not drowned by ~800 espeak-ng ones
+    assert abs(flite_share - 1 / engines) < 0.1
     assert len({t.wav for t in plan}) == len(plan)
 
 
@@ -427,3 +443,158 @@ def test_cli_label_by(tmp_path: Path) -> None:
     with pytest.raises(SystemExit) as exited:  # argparse's own refusal
         run_cli([*base, str(text), "--label-by", "colour"])
     assert exited.value.code == 2
+
+
+# ---------------------------------------------------------------- RHVoice
+
+
+def _f0(path: Path) -> float:
+    """Median pitch (Hz) of a WAV's loud voiced frames, by autocorrelation (60..500 Hz)."""
+    samples, params = _read_wav(path)
+    x, rate = samples.astype(np.float64), params.framerate
+    n, lo, hi = int(0.04 * rate), rate // 500, rate // 60
+    found = []
+    for start in range(0, len(x) - n, n // 2):
+        frame = x[start : start + n] - x[start : start + n].mean()
+        if np.sqrt(np.mean(frame**2)) < 300:
+            continue
+        ac = np.correlate(frame, frame, "full")[n - 1 :] / (np.dot(frame, frame) + 1e-9)
+        lag = lo + int(np.argmax(ac[lo:hi]))
+        if ac[lag] > 0.6:
+            found.append(rate / lag)
+    assert found, f"no voiced frame in {path}"
+    return float(np.median(found))
+
+
+@needs_rhvoice
+def test_rhvoice_voices_are_listed_and_parsed() -> None:
+    voices = list_voices(("rhvoice",))
+    assert {"slt", "bdl", "clb", "alan"} <= {v.name for v in voices}  # rhvoice-english
+    assert all(v.engine == "rhvoice" for v in voices)
+    assert [v for v in list_voices() if v.engine == "rhvoice"] == voices  # part of "all"
+    assert parse_voices("rhvoice") == voices
+    assert parse_voices("rhvoice:slt,flite:slt") == [Voice("rhvoice", "slt"), Voice("flite", "slt")]
+    with pytest.raises(SynthError, match=r"unknown voices: rhvoice:nobody; .*rhvoice:\{") as e:
+        parse_voices("rhvoice:nobody")  # RHVoice itself would quietly speak its default voice
+    assert "\n" not in str(e.value)
+
+
+def test_missing_rhvoice_is_left_out_of_all_and_named_when_asked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without RHVoice-test "all" is espeak-ng and flite; asking for rhvoice says what to
+    install, in one line (runs with or without RHVoice installed)."""
+    for tool in ("espeak-ng", "flite", "sox", "mbrola"):
+        if found := shutil.which(tool):
+            os.symlink(found, tmp_path / tool)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    synth._list_engine_voices.cache_clear()
+    synth._rhvoice_voices.cache_clear()
+    try:
+        voices = list_voices()
+        assert voices and {v.engine for v in voices} == {"espeak-ng", "flite"}
+        assert parse_voices("all") == voices
+        for ask in (lambda: list_voices(("rhvoice",)), lambda: parse_voices("rhvoice:slt")):
+            with pytest.raises(SynthError, match="apt-get install rhvoice rhvoice-english") as e:
+                ask()
+            assert str(e.value).startswith("RHVoice-test not found") and "\n" not in str(e.value)
+        with pytest.raises(SynthError, match="RHVoice-test not found"):
+            synthesize("hello", Voice("rhvoice", "slt"), tmp_path / "x.wav")
+    finally:
+        synth._list_engine_voices.cache_clear()
+        synth._rhvoice_voices.cache_clear()
+
+
+@needs_rhvoice
+def test_rhvoice_renders_16k_mono_int16(tmp_path: Path) -> None:
+    out = tmp_path / "sub" / "x.wav"
+    duration = synthesize("Hello there.", Voice("rhvoice", "slt"), out, rate=1.1, pitch=60)
+    samples, params = _read_wav(out)
+    assert (params.framerate, params.nchannels, params.sampwidth) == (16000, 1, 2)
+    assert 0.4 < duration < 3.0  # two words
+    assert duration == pytest.approx(params.nframes / 16000)
+    assert np.abs(samples).max() > 1000  # speech, not silence
+
+
+@needs_rhvoice
+def test_every_rhvoice_voice_speaks_as_itself(tmp_path: Path) -> None:
+    """Each listed voice renders, and differently: RHVoice answers a profile it cannot find
+    with its default voice, which would put one speaker under several names."""
+    renders = {}
+    for voice in list_voices(("rhvoice",)):
+        out = tmp_path / f"{voice.name}.wav"
+        assert synthesize("Good morning.", voice, out) > 0.3
+        renders[voice.name] = _read_wav(out)[0].tobytes()
+    assert len(set(renders.values())) == len(renders)
+
+
+@needs_rhvoice
+def test_rhvoice_rate_and_pitch(tmp_path: Path) -> None:
+    voice, text = Voice("rhvoice", "bdl"), "one two three"
+    normal = synthesize(text, voice, tmp_path / "n.wav")
+    slow = synthesize(text, voice, tmp_path / "s.wav", rate=0.7)
+    fast = synthesize(text, voice, tmp_path / "f.wav", rate=1.4)
+    assert slow > 1.2 * normal > 1.2 * 1.2 * fast  # duration ~ 1 / rate
+    # Beyond RHVoice's own 0.5..2 sox's tempo does the rest: 0.3 vs 3.0 is 10x.
+    slowest = synthesize(text, voice, tmp_path / "s3.wav", rate=0.3)
+    fastest = synthesize(text, voice, tmp_path / "f3.wav", rate=3.0)
+    assert slowest > 8 * fastest
+    low = synthesize(text, voice, tmp_path / "lo.wav", pitch=10)
+    high = synthesize(text, voice, tmp_path / "hi.wav", pitch=90)
+    assert low == pytest.approx(normal, rel=0.02) and high == pytest.approx(normal, rel=0.02)
+    assert _f0(tmp_path / "hi.wav") > 1.25 * _f0(tmp_path / "lo.wav")  # 2**(640/1200) = 1.45
+
+
+@needs_rhvoice
+def test_rhvoice_voice_gender() -> None:
+    """Genders come from each voice's voice.info, and RHVOICE_GENDERS agrees with them."""
+    genders = {v.name: voice_gender(v) for v in list_voices(("rhvoice",))}
+    assert all(genders.values())  # every installed voice.info names one
+    for name, gender in genders.items():
+        assert RHVOICE_GENDERS.get(name, gender) == gender
+    for name, gender in [("slt", "female"), ("clb", "female"), ("bdl", "male"), ("alan", "male")]:
+        assert genders[name] == gender  # what rhvoice-english ships
+    assert voice_gender(Voice("rhvoice", "lyubov")) == "female"  # voice.info or the table
+
+
+@needs_rhvoice
+def test_cli_synth_with_rhvoice(tmp_path: Path) -> None:
+    text = tmp_path / "words.txt"
+    text.write_text("stop\n", encoding="utf-8")
+    out = tmp_path / "c"
+    argv = ["synth", str(text), "--out", str(out), "--voices", "rhvoice:slt,rhvoice:bdl"]
+    rc, stdout, stderr = run_cli([*argv, "--per-sentence", "2", "--label-by", "voice-gender"])
+    assert rc == 0, stderr
+    utterances = read_manifest(out / "manifest.jsonl", labels=True)
+    assert len(utterances) == 2
+    for u in utterances:
+        assert u.label == {"rhvoice:slt": "female", "rhvoice:bdl": "male"}[u.speaker]
+
+
+@pytest.mark.parametrize(
+    ("voice", "speaker"),
+    [
+        ("flite:slt", "arctic:slt"),
+        ("rhvoice:slt", "arctic:slt"),  # one CMU ARCTIC speaker behind both engines
+        ("rhvoice:bdl", "arctic:bdl"),
+        ("flite:awb", "arctic:awb"),
+        ("rhvoice:alan", "arctic:awb"),
+        ("flite:kal16", "cmu-diphone:kal"),
+        ("flite:kal", "cmu-diphone:kal"),
+        ("rhvoice:lyubov", "rhvoice:lyubov"),
+        ("espeak-ng:mb-us1", "mbrola:us1"),
+        ("espeak-ng:mb-us1+f3", "mbrola:us1"),  # a variant on a recorded MBROLA speaker
+        ("espeak-ng:mb-de1-en", "mbrola:de1"),
+        ("espeak-ng:en-us+f3", "espeak-ng:en-us+f3"),
+        ("espeak-ng:en-us", "espeak-ng:en-us"),
+    ],
+)
+def test_voice_speaker(voice: str, speaker: str) -> None:
+    engine, name = voice.split(":", 1)
+    assert voice_speaker(Voice(engine, name)) == speaker  # type: ignore[arg-type]
+
+
+def test_voice_speakers_table_names_real_engines() -> None:
+    assert all(key.split(":", 1)[0] in ENGINES for key in VOICE_SPEAKERS)
+    speakers = sorted(VOICE_SPEAKERS.values())
+    assert all(speakers.count(s) == 2 for s in ("arctic:slt", "arctic:bdl", "arctic:clb"))
