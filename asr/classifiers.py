@@ -11,6 +11,8 @@ Keras layers and ``keras.ops`` calls: model.keras loads with ``safe_mode=True``.
 
 from __future__ import annotations
 
+import math
+
 import keras
 from keras import layers
 
@@ -86,9 +88,16 @@ def build_lstm(config: Config, fast: bool = True) -> keras.Model:
 
 
 def build_crnn(config: Config, fast: bool = True) -> keras.Model:
-    """System 4: a Conv1D along each frame's features (``TimeDistributed``, with the channel
-    axis it needs added first), batch norm, pooling, then a masked LSTM; with ``aux`` a
-    second per-frame branch on the deltas and zero-crossing rate joins before the head."""
+    """System 4: a convolution along each frame's features (with the channel axis it needs
+    added first), batch norm, pooling, then a masked LSTM; with ``aux`` a second per-frame
+    branch on the deltas and zero-crossing rate joins before the head.
+
+    System 4 wrote the frame convolution as ``TimeDistributed(Conv1D(f, k))``; here it is
+    the identical ``Conv2D(f, (1, k))`` (and ``MaxPooling2D((1, 2))``), because Keras 3.15's
+    TimeDistributed maps over the *batch* size instead of the time steps when the time axis
+    is dynamic inside a compiled graph (``vectorized_map(step, arange(input_shape[0]))`` is
+    taken before the transpose), which broke per-frame training on variable-length clips.
+    """
     m = _model_config(config)
     fc = config.features
     features, input_length = _recurrent_inputs(config)
@@ -98,13 +107,13 @@ def build_crnn(config: Config, fast: bool = True) -> keras.Model:
         aux = features[..., fc.base_dim - 1 :]
     dims = int(main.shape[-1])
     x = layers.Reshape((-1, dims, 1), name="add_channel")(main)
-    x = layers.TimeDistributed(
-        layers.Conv1D(m.filters, min(m.kernel, dims), padding="same", activation="relu"),
-        name="frame_conv",
-    )(x)
+    width = min(m.kernel, dims)
+    x = layers.Conv2D(m.filters, (1, width), padding="same", activation="relu", name="frame_conv")(
+        x
+    )
     x = layers.BatchNormalization(name="frame_norm")(x)
-    x = layers.TimeDistributed(layers.MaxPooling1D(2, padding="same"), name="frame_pool")(x)
-    x = layers.TimeDistributed(layers.Flatten(), name="frame_flatten")(x)
+    x = layers.MaxPooling2D((1, 2), padding="same", name="frame_pool")(x)
+    x = layers.Reshape((-1, math.ceil(dims / 2) * m.filters), name="frame_flatten")(x)
     if m.dropout > 0:
         x = layers.Dropout(m.dropout, name="frame_dropout")(x)
     mask = _length_mask(features, input_length)

@@ -24,6 +24,7 @@ from asr.classmetrics import ClassReport, score_classes
 from asr.config import MODEL_NAME, ClassifierModelConfig, Config, load_config
 from asr.errors import AsrError, AudioError, ConfigError, ManifestError
 from asr.features import Normalizer, compute_features
+from asr.runtime import ONNX_NAME, classifier_onnx, uses_onnx
 
 BACKGROUND = "_background_"  # a per-frame model's class for frames outside any clip's sound
 # Classes that are not events: detect reports spans of every other class.
@@ -162,8 +163,10 @@ class Classifier:
         self.normalizer = Normalizer(np.array(config.mean), np.array(config.std))
 
     @classmethod
-    def load(cls, model_dir: str | os.PathLike) -> Classifier:
-        """DIR/config.json and DIR/model.keras (loaded with safe_mode=True)."""
+    def load(cls, model_dir: str | os.PathLike, runtime: str = "auto") -> Classifier:
+        """DIR/config.json and the network: DIR/model.onnx under onnxruntime (no TensorFlow)
+        when it is there and onnxruntime is installed, else DIR/model.keras (loaded with
+        safe_mode=True). ``runtime``: "auto", "onnx" or "keras"."""
         model_dir = Path(model_dir)
         config = load_config(model_dir)
         if config.task != CLASSIFY:
@@ -171,6 +174,8 @@ class Classifier:
                 f"{model_dir}: a {config.task} model, not a classifier; "
                 "use asr transcribe, or train one with asr classify train"
             )
+        if uses_onnx(model_dir, runtime):
+            return cls(classifier_onnx(model_dir / ONNX_NAME, config), config)
         from asr.modelio import load_inference_model
 
         return cls(load_inference_model(model_dir, config), config)

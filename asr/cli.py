@@ -255,7 +255,7 @@ def _cmd_classify_predict(args: argparse.Namespace) -> int:
     if args.top_k < 1:
         raise _usage(f"--top-k must be >= 1, got {args.top_k}")
     paths = _classify_paths(args.audio, report)
-    classifier = Classifier.load(args.model or default_classifier_dir())
+    classifier = Classifier.load(args.model or default_classifier_dir(), runtime=args.runtime)
     results = classifier.predict_files(paths, top_k=args.top_k, on_error=report)
     if args.format == "json":
         rows = [
@@ -279,7 +279,7 @@ def _cmd_classify_evaluate(args: argparse.Namespace) -> int:
 
     if args.report:
         check_report_paths(args.report, args.force)
-    classifier = Classifier.load(args.model or default_classifier_dir())
+    classifier = Classifier.load(args.model or default_classifier_dir(), runtime=args.runtime)
 
     def warn(problem: str) -> None:
         print(f"asr classify evaluate: skipped {problem}", file=sys.stderr)
@@ -310,7 +310,7 @@ def _cmd_classify_detect(args: argparse.Namespace) -> int:
     if not 0.0 < args.threshold < 1.0:
         raise _usage(f"--threshold must be between 0 and 1, got {args.threshold}")
     paths = _classify_paths(args.audio, report)
-    classifier = Classifier.load(args.model or default_classifier_dir())
+    classifier = Classifier.load(args.model or default_classifier_dir(), runtime=args.runtime)
     lines: list[str] = []
     from asr.errors import AudioError
 
@@ -432,10 +432,10 @@ def _cmd_export(args: argparse.Namespace) -> int:
     target = export_model(model_dir, args.format, args.out, force=args.force)
     print(f"{target}: {args.format} export of {model_dir}")
     if check:
-        agreement = check_onnx(model_dir, target, check)
+        agreement = check_onnx(model_dir, target, check)  # a classifier's: predicted labels
         print(
-            f"greedy transcripts: {agreement.same} of {len(check)} files the same as Keras; "
-            f"largest logit difference {agreement.max_logit_diff:.2e}"
+            f"{agreement.what}: {agreement.same} of {len(check)} files the same as Keras; "
+            f"largest {agreement.quantity} difference {agreement.max_diff:.2e}"
         )
         for path, a, b in zip(agreement.paths, agreement.keras, agreement.exported, strict=True):
             if a != b:
@@ -769,6 +769,18 @@ def _add_classify_parser(sub) -> None:
     actions = top.add_subparsers(dest="action", required=True)
     names = architecture_names(CLASSIFY)
 
+    def _add_classify_runtime(p: argparse.ArgumentParser) -> None:
+        """--runtime of predict, evaluate and detect (as asr transcribe has it)."""
+        from asr.runtime import RUNTIMES
+
+        p.add_argument(
+            "--runtime",
+            choices=list(RUNTIMES),
+            default="auto",
+            help="auto: the model directory's model.onnx under onnxruntime when both exist "
+            "(no TensorFlow), else model.keras; onnx or keras to insist",
+        )
+
     p = actions.add_parser("train", help="train a classifier on label manifests")
     p.add_argument(
         "--train",
@@ -830,6 +842,7 @@ def _add_classify_parser(sub) -> None:
     p.add_argument("--top-k", type=int, default=3, help="labels per file in --format json")
     p.add_argument("--output", help="write here instead of stdout")
     p.add_argument("--force", action="store_true", help="overwrite --output")
+    _add_classify_runtime(p)
     p.set_defaults(func=_cmd_classify_predict)
 
     p = actions.add_parser("evaluate", help="accuracy, per-class P/R/F1, confusion matrix")
@@ -847,6 +860,7 @@ def _add_classify_parser(sub) -> None:
         action="store_true",
         help="leave out bad lines, unknown labels and unreadable audio (counted)",
     )
+    _add_classify_runtime(p)
     p.set_defaults(func=_cmd_classify_evaluate)
 
     p = actions.add_parser("detect", help="time spans of target classes (per-frame models)")
@@ -868,17 +882,25 @@ def _add_classify_parser(sub) -> None:
     )
     p.add_argument("--output", help="write here instead of stdout")
     p.add_argument("--force", action="store_true", help="overwrite --output")
+    _add_classify_runtime(p)
     p.set_defaults(func=_cmd_classify_detect)
 
 
 def _needs_keras(args: argparse.Namespace) -> bool:
     """Whether the command will import TensorFlow (then its start-up noise is silenced first);
-    transcribing with a model.onnx under onnxruntime never does."""
-    if args.command == "transcribe":
+    transcribing or classifying (predict, evaluate, detect) with a model.onnx under
+    onnxruntime never does."""
+    runs_model = args.command == "transcribe" or (
+        args.command == "classify" and args.action in ("predict", "evaluate", "detect")
+    )
+    if runs_model:
         from asr.errors import ConfigError
         from asr.runtime import uses_onnx
-        from asr.transcribe import default_model_dir
 
+        if args.command == "transcribe":
+            from asr.transcribe import default_model_dir
+        else:
+            from asr.classify import default_classifier_dir as default_model_dir
         try:
             return not uses_onnx(args.model or default_model_dir(), args.runtime)
         except ConfigError:  # --runtime onnx where it cannot run: the command says why

@@ -106,7 +106,7 @@ class FeatureSet:
         except (OSError, ValueError, KeyError) as e:
             raise ManifestError(f"{path}: not a feature pack ({e}); rebuild it") from e
         # packs made before the zero-crossing-rate option have no zcr field in their repr
-        if stored not in (repr(config), repr(config).replace(", zcr=False)", ")")):
+        if stored not in (repr(config), repr(config).replace(", zcr=False, cmn=False)", ")")):
             raise ManifestError(
                 f"{path}: made with {stored}, but the model uses {config!r}; rebuild the pack"
             )

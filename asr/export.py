@@ -4,7 +4,15 @@ Why it works without graph surgery: model.keras holds only stock Keras layers an
 ``asr.modelio.save_inference_model``), so Keras's own exporter (``Model.export``, tf2onnx
 underneath for ONNX) converts it with a dynamic batch and time axis. Features stay in NumPy,
 as in ``Transcriber``; the exported graph maps ``{"features", "input_length"}`` to logits.
-``check_onnx`` runs the export with onnxruntime beside Keras and compares greedy transcripts.
+
+A classifier directory (config.json task "classify") exports the same way: dense and cnn
+graphs take only ``features``, with the fixed frame count of ``config.model.frames``; lstm
+and crnn ones take ``features`` and ``input_length``. Their outputs are softmax
+probabilities, ``(B, C)`` per clip or ``(B, T, C)`` per frame, and the windows, averaging
+and spans around them stay in NumPy (``Classifier``).
+
+``check_onnx`` runs the export with onnxruntime beside Keras and compares greedy transcripts
+(a classifier's predicted labels).
 """
 
 from __future__ import annotations
@@ -16,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from asr.architectures import CLASSIFY
+from asr.config import load_config
 from asr.errors import AsrError
 from asr.fileio import atomic_path, refuse_overwrite
 
@@ -32,10 +42,41 @@ class Agreement:
     exported: tuple[str, ...]
     max_logit_diff: float
 
+    what = "greedy transcripts"  # what is compared per file, as `asr export --check` says it
+    quantity = "logit"
+
     @property
     def same(self) -> int:
         """Files whose transcripts are identical."""
         return sum(a == b for a, b in zip(self.keras, self.exported, strict=True))
+
+    @property
+    def max_diff(self) -> float:
+        """The largest difference of the network's outputs."""
+        return self.max_logit_diff
+
+
+@dataclass(frozen=True)
+class LabelAgreement:
+    """A classifier's predicted labels from Keras and the export on the same files."""
+
+    paths: tuple[str, ...]
+    keras: tuple[str, ...]
+    exported: tuple[str, ...]
+    max_prob_diff: float  # over clip probabilities (and per-frame ones of a per-frame model)
+
+    what = "predicted labels"
+    quantity = "probability"
+
+    @property
+    def same(self) -> int:
+        """Files given the same label."""
+        return sum(a == b for a, b in zip(self.keras, self.exported, strict=True))
+
+    @property
+    def max_diff(self) -> float:
+        """The largest difference of the network's outputs."""
+        return self.max_prob_diff
 
 
 def export_model(
@@ -51,15 +92,19 @@ def export_model(
         AsrError: an unknown format, an existing output without ``force``, a missing
             converter (tf2onnx for ONNX), or a bad model directory.
     """
-    from asr.transcribe import Transcriber
-
     if fmt not in FORMATS:
         raise AsrError(f"unknown export format {fmt!r}; choose one of {sorted(FORMATS)}")
-    transcriber = Transcriber.load(model_dir, lm=None, runtime="keras")
+    if load_config(Path(model_dir)).task == CLASSIFY:
+        from asr.classify import Classifier
+
+        model = Classifier.load(model_dir, runtime="keras").model
+    else:
+        from asr.transcribe import Transcriber
+
+        model = Transcriber.load(model_dir, lm=None, runtime="keras").model
     target = Path(out) if out is not None else Path(model_dir) / FORMATS[fmt]
     refuse_overwrite(target, force)
-    model = transcriber.model
-    _warm_up(model, transcriber.config.features.dim)  # Keras exports only a called model
+    _warm_up(model)  # Keras exports only a called model
     if fmt == "onnx":
         try:
             import tf2onnx  # noqa: F401
@@ -77,22 +122,28 @@ def export_model(
     return target
 
 
-def _warm_up(model, dim: int) -> None:
-    """One call on a dummy batch, so Keras knows the model's input structure."""
-    model.predict_on_batch(
-        {"features": np.zeros((1, 16, dim), np.float32), "input_length": np.ones(1, np.int32)}
-    )
+def _warm_up(model) -> None:
+    """One call on a dummy batch of the inputs the model has (a dense/cnn classifier takes
+    no lengths, and its fixed frame count), so Keras knows the model's input structure."""
+    _, frames, dim = model.input["features"].shape
+    batch = {"features": np.zeros((1, frames or 16, dim), np.float32)}
+    if "input_length" in model.input:
+        batch["input_length"] = np.ones(1, np.int32)
+    model.predict_on_batch(batch)
 
 
 def check_onnx(
     model_dir: str | os.PathLike, onnx_path: str | os.PathLike, paths: list[str]
-) -> Agreement:
+) -> Agreement | LabelAgreement:
     """Greedy transcripts of ``paths`` from Keras and from ``onnx_path`` under onnxruntime,
-    on the same normalized features and padded batches."""
+    on the same normalized features and padded batches; for a classifier directory, the
+    predicted labels (``LabelAgreement``)."""
     try:
         import onnxruntime as ort
     except ImportError as e:
         raise AsrError("checking an ONNX export needs onnxruntime: pip install onnxruntime") from e
+    if load_config(Path(model_dir)).task == CLASSIFY:
+        return _check_classifier(model_dir, onnx_path, paths)
     from asr.audio import load_audio
     from asr.transcribe import Transcriber
 
@@ -112,5 +163,32 @@ def check_onnx(
         tuple(paths),
         tuple(keras_side.decode(lg)[0] for lg in ours),
         tuple(keras_side.decode(lg)[0] for lg in theirs),
+        diff,
+    )
+
+
+def _check_classifier(
+    model_dir: str | os.PathLike, onnx_path: str | os.PathLike, paths: list[str]
+) -> LabelAgreement:
+    """Each file's predicted label from Keras and from the export, through the same
+    ``Classifier`` code (windows, padded batches, averaging); the difference is the largest
+    of the clip probabilities and, for a per-frame model, of every frame's."""
+    from asr.classify import Classifier
+    from asr.runtime import classifier_onnx
+
+    keras_side = Classifier.load(model_dir, runtime="keras")
+    onnx_side = Classifier(classifier_onnx(onnx_path, keras_side.config), keras_side.config)
+    feats = [keras_side.features(p) for p in paths]
+    ours, theirs = keras_side.clip_probabilities(feats), onnx_side.clip_probabilities(feats)
+    diff = float(np.abs(ours - theirs).max())
+    if keras_side.spec.per_frame:
+        for f in feats:
+            a, b = keras_side.frame_probabilities(f), onnx_side.frame_probabilities(f)
+            diff = max(diff, float(np.abs(a - b).max()))
+    labels = keras_side.labels
+    return LabelAgreement(
+        tuple(paths),
+        tuple(labels[int(i)] for i in ours.argmax(axis=1)),
+        tuple(labels[int(i)] for i in theirs.argmax(axis=1)),
         diff,
     )

@@ -35,6 +35,7 @@ class FeatureConfig:
     hop_seconds: float = HOP_SECONDS
     nfft: int = NFFT
     zcr: bool = False  # append each frame's zero-crossing rate (a classifier's auxiliary input)
+    cmn: bool = False  # subtract each utterance's mean from its static coefficients
 
     def __post_init__(self) -> None:
         if self.kind not in ("mfcc", "fbank"):
@@ -118,7 +119,15 @@ def add_deltas(base: np.ndarray) -> np.ndarray:
 
 def complete_features(base: np.ndarray, config: FeatureConfig) -> np.ndarray:
     """(frames, config.dim) features from ``base_features``' output: the one place the delta
-    rule lives (feature packs store only the base and finish it here on load)."""
+    and mean-normalization rules live (feature packs store only the base and finish it here
+    on load).
+
+    With ``cmn`` each utterance's mean is subtracted from its static coefficients (cepstral
+    mean normalization): a fixed channel or vocal-tract tilt is a constant offset in the
+    cepstrum, so this removes it; deltas are unchanged by it.
+    """
+    if config.cmn:
+        base = base - base.mean(axis=0, keepdims=True)
     return add_deltas(base) if config.deltas else base
 
 

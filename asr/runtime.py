@@ -2,9 +2,9 @@
 
 Why: importing TensorFlow and building a Keras model costs seconds and hundreds of MB before
 the first frame is decoded; onnxruntime loads the exported graph (``asr export``) in a
-fraction of that. ``Transcriber`` uses it when the directory has ``model.onnx`` and
-onnxruntime is installed; everything around the network (features, decoding, LM, long
-audio) is the same NumPy code either way.
+fraction of that. ``Transcriber`` and ``Classifier`` use it when the directory has
+``model.onnx`` and onnxruntime is installed; everything around the network (features,
+decoding, LM, long audio, windows and spans) is the same NumPy code either way.
 """
 
 from __future__ import annotations
@@ -20,13 +20,23 @@ from asr.errors import ConfigError
 
 ONNX_NAME = "model.onnx"
 RUNTIMES = ("auto", "onnx", "keras")  # auto: ONNX when the directory and Python allow it
+CTC_INPUTS = frozenset({"features", "input_length"})
+# dense/cnn classifiers take only features (a fixed frame count); lstm/crnn also lengths
+CLASSIFIER_INPUTS = (frozenset({"features"}), CTC_INPUTS)
 
 
 class OnnxModel:
-    """model.onnx in an onnxruntime session, answering the one call Transcriber makes of a
-    Keras model (``predict_on_batch``) and saying its input and output widths."""
+    """model.onnx in an onnxruntime session, answering the one call Transcriber and
+    Classifier make of a Keras model (``predict_on_batch``) and saying its input and output
+    widths.
 
-    def __init__(self, path: str | os.PathLike) -> None:
+    ``accepted``: the input-name sets this caller can feed (a CTC export needs both
+    ``features`` and ``input_length``); only the inputs the graph has are fed.
+    """
+
+    def __init__(
+        self, path: str | os.PathLike, accepted: tuple[frozenset[str], ...] = (CTC_INPUTS,)
+    ) -> None:
         import onnxruntime as ort
 
         try:
@@ -34,21 +44,49 @@ class OnnxModel:
         except Exception as e:  # onnxruntime raises its own Fail/InvalidGraph types
             raise ConfigError(f"{path}: cannot load the ONNX model ({e}); re-run asr export") from e
         inputs = {i.name: i for i in self.session.get_inputs()}
-        if set(inputs) != {"features", "input_length"}:
+        if frozenset(inputs) not in accepted:
+            need = " or ".join(str(sorted(names)) for names in accepted)
             raise ConfigError(
-                f"{path}: not an asr export (inputs {sorted(inputs)}, need 'features' and "
-                "'input_length'); re-run asr export"
+                f"{path}: not an asr export of this kind of model (inputs {sorted(inputs)}, "
+                f"need {need}); re-run asr export"
             )
-        self.input_dim = int(inputs["features"].shape[-1])
+        self.input_names = frozenset(inputs)
+        shape = inputs["features"].shape
+        self.input_dim = int(shape[-1])
+        # a fixed time axis (dense/cnn classifiers) is an int; a dynamic one a name or None
+        self.frames = shape[1] if len(shape) == 3 and isinstance(shape[1], int) else None
         self.output_dim = int(self.session.get_outputs()[0].shape[-1])
 
     def predict_on_batch(self, batch: dict[str, np.ndarray]) -> np.ndarray:
-        """(B, T', classes) logits of a padded batch, as the Keras model gives them."""
-        feed = {
-            "features": np.asarray(batch["features"], np.float32),
-            "input_length": np.asarray(batch["input_length"], np.int32),
-        }
+        """The outputs of a padded batch, as the Keras model gives them: (B, T', classes)
+        logits of a CTC model, (B, C) or (B, T, C) probabilities of a classifier."""
+        feed = {"features": np.asarray(batch["features"], np.float32)}
+        if "input_length" in self.input_names:
+            feed["input_length"] = np.asarray(batch["input_length"], np.int32)
         return self.session.run(None, feed)[0]
+
+
+def classifier_onnx(path: str | os.PathLike, config: Any) -> OnnxModel:
+    """A classifier's model.onnx, refused unless its inputs, frame count and widths are
+    those ``config`` (a classify Config) describes.
+
+    Raises:
+        ConfigError: the export belongs to another model (re-run asr export).
+    """
+    model = OnnxModel(path, CLASSIFIER_INPUTS)
+    spec = config.model
+    want = CTC_INPUTS if spec.recurrent else CLASSIFIER_INPUTS[0]
+    dims = (model.input_dim, model.output_dim, model.frames or 0)
+    expected = (config.features.dim, config.num_classes, spec.frames)
+    if model.input_names != want or dims != expected:
+        raise ConfigError(
+            f"{path}: the export takes {sorted(model.input_names)} of "
+            f"{model.frames or 'any'} frames x {model.input_dim} dims and emits "
+            f"{model.output_dim} classes, but config.json describes {sorted(want)} of "
+            f"{spec.frames or 'any'} frames x {config.features.dim} dims and "
+            f"{config.num_classes} classes; re-run asr export"
+        )
+    return model
 
 
 def onnx_available() -> bool:

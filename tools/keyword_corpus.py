@@ -6,12 +6,15 @@ Presets:
             ``silence`` (noise only)
   digits    the ten digits zero..nine
 
-Every voice belongs to one split: flite kal/kal16 train, rms val, slt and awb test; espeak-ng
-variants are split 70/15/15 by a hash of the variant name (the same variant is held out in
-every English accent), so val and test are voices never trained on. Each take is placed at a
-random offset in a 1 s clip (longer words keep their length) with noise at a random SNR
-(white, pink, brown or mains hum, 5-40 dB, a fifth clean), as Speech Commands clips are
-recorded: one word in a second of room sound.
+Every recorded speaker belongs to one split, whichever engine voices it: the CMU ARCTIC
+speakers slt (flite and RHVoice) and awb (flite awb, RHVoice alan), and the MBROLA voice
+us1, are test; rms, RHVoice's lyubov and MBROLA us2 are val; flite kal, RHVoice
+bdl/clb/evgeniy-eng and MBROLA us3/en1 train. espeak-ng's own formant voices are split
+70/15/15 by a hash of the variant name (the same variant is held out in every English
+accent). So val and test are voices never trained on. Each take is placed at a
+random offset in a 1 s clip (longer words keep their length), a third through an 8 or
+11.025 kHz channel, with noise at a random SNR (white, pink, brown or mains hum, 5-40 dB, a
+fifth clean), as Speech Commands clips are recorded: one word in a second of room sound.
 
     python tools/keyword_corpus.py --preset keywords --out corpora/keywords
     asr classify train --train corpora/keywords/train.jsonl --val corpora/keywords/val.jsonl ...
@@ -36,8 +39,9 @@ import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from asr.audio import resample  # noqa: E402
 from asr.fileio import atomic_write_text  # noqa: E402
-from asr.synth import Voice, list_voices, plan_takes, render_takes  # noqa: E402
+from asr.synth import Voice, list_voices, plan_takes, render_takes, voice_speaker  # noqa: E402
 
 RATE = 16000
 CLIP_SECONDS = 1.0
@@ -47,16 +51,30 @@ UNKNOWN_WORDS = (
     "tree two wow zero learn follow forward backward visual"
 ).split()
 DIGITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
-FLITE_SPLIT = {"kal": "train", "kal16": "train", "rms": "val", "slt": "test", "awb": "test"}
+SPEAKER_SPLIT = {  # recorded speakers (asr.synth.voice_speaker) behind flite, RHVoice, MBROLA
+    **dict.fromkeys(
+        (
+            "cmu-diphone:kal",
+            "arctic:bdl",
+            "arctic:clb",
+            "rhvoice:evgeniy-eng",
+            "mbrola:us3",
+            "mbrola:en1",
+        ),
+        "train",
+    ),
+    **dict.fromkeys(("arctic:rms", "rhvoice:lyubov", "mbrola:us2"), "val"),
+    **dict.fromkeys(("arctic:slt", "arctic:awb", "mbrola:us1"), "test"),
+}
 SPLITS = ("train", "val", "test")
 # takes per (word, split): keywords/digits, each unknown word, silence clips
 PRESETS = {
     "keywords": {
         "words": KEYWORDS,
         "unknown": UNKNOWN_WORDS,
-        "takes": {"train": 200, "val": 30, "test": 50},
-        "unknown_takes": {"train": 12, "val": 2, "test": 3},
-        "silence": {"train": 250, "val": 40, "test": 60},
+        "takes": {"train": 300, "val": 30, "test": 50},
+        "unknown_takes": {"train": 16, "val": 2, "test": 3},
+        "silence": {"train": 300, "val": 40, "test": 60},
     },
     "digits": {
         "words": DIGITS,
@@ -68,10 +86,13 @@ PRESETS = {
 }
 
 
-def voice_split(voice: Voice) -> str:
-    """Which split a voice belongs to (stable: a hash of the flite name or espeak variant)."""
-    if voice.engine == "flite":
-        return FLITE_SPLIT.get(voice.name, "train")
+def voice_split(voice: Voice) -> str | None:
+    """Which split a voice belongs to: its recorded speaker's (one speaker may sound through
+    several engines: flite's awb and RHVoice's alan are both Alan W Black), or for
+    espeak-ng's formant voices a stable hash of the variant name."""
+    speaker = voice_speaker(voice)
+    if speaker != str(voice) or voice.engine != "espeak-ng":
+        return SPEAKER_SPLIT.get(speaker)  # None: a speaker this recipe does not use
     variant = voice.name.partition("+")[2] or "(none)"
     bucket = int(hashlib.sha1(variant.encode()).hexdigest(), 16) % 100
     return "train" if bucket < 70 else "val" if bucket < 85 else "test"
@@ -96,8 +117,19 @@ def noise(kind: str, n: int, rng: np.random.Generator) -> np.ndarray:
     return x / (np.sqrt(np.mean(x**2)) + 1e-12)
 
 
+def narrowband(speech: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A third of takes through an 8 kHz (telephone) or 11.025 kHz (old game audio) channel:
+    recordings often carry nothing above 4-5.5 kHz, which moves the top mel bands."""
+    if rng.random() >= 1 / 3:
+        return speech
+    rate = int(rng.choice([8000, 11025]))
+    return resample(resample(speech, RATE, rate), rate, RATE)[: len(speech)]
+
+
 def room(speech: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """``speech`` at a random place in a >= 1 s clip, with noise at a random SNR (or none)."""
+    """``speech`` through a random channel at a random place in a >= 1 s clip, with noise at a
+    random SNR (or none)."""
+    speech = narrowband(speech, rng)
     length = max(int(CLIP_SECONDS * RATE), len(speech))
     out = np.zeros(length)
     start = int(rng.integers(0, length - len(speech) + 1))
@@ -170,6 +202,23 @@ def build(preset: str, out: Path, seed: int, jobs: int) -> dict[str, Counter]:
     return counts
 
 
+def real_clips(manifests: list[Path], words: tuple[str, ...]) -> list[dict]:
+    """Clips of real people (game dialogue manifests) whose whole line is one of ``words``:
+    the only human recordings of these words this machine has, for an honest check."""
+    from asr.manifest import read_manifest
+    from asr.text import normalize_text
+
+    rows = []
+    for manifest in manifests:
+        for u in read_manifest(manifest):
+            text = normalize_text(u.text)
+            if text in words:
+                rows.append(
+                    {"audio_filepath": u.audio_filepath, "label": text, "speaker": u.speaker or ""}
+                )
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--preset", choices=sorted(PRESETS), default="keywords")
@@ -177,7 +226,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--force", action="store_true", help="write into a non-empty --out")
+    parser.add_argument(
+        "--real-from",
+        nargs="+",
+        type=Path,
+        metavar="MANIFEST",
+        help="only write OUT/real.jsonl: the clips of these (real speech) manifests whose "
+        "whole line is one of the preset's words",
+    )
     args = parser.parse_args(argv)
+    if args.real_from:
+        rows = real_clips(args.real_from, PRESETS[args.preset]["words"])
+        args.out.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(args.out / "real.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
+        print(f"{len(rows)} real clips, {dict(Counter(r['label'] for r in rows))}")
+        return 0
     if args.out.is_dir() and any(args.out.iterdir()) and not args.force:
         parser.error(f"{args.out} is not empty; pass --force or choose another --out")
     build(args.preset, args.out, args.seed, args.jobs)
