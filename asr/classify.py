@@ -29,7 +29,9 @@ from asr.runtime import ONNX_NAME, classifier_onnx, uses_onnx
 BACKGROUND = "_background_"  # a per-frame model's class for frames outside any clip's sound
 # Classes that are not events: detect reports spans of every other class.
 NON_TARGETS = frozenset({BACKGROUND, "silence", "_silence_", "unknown", "_unknown_"})
-VOICED_DB = 30.0  # a frame is voiced within this many dB of its clip's loudest frame
+VOICED_DB = 30.0  # a frame is voiced within this many dB of its clip's loudest frame ...
+FLOOR_DB = 6.0  # ... and this many dB above its noise floor
+FLOOR_PERCENTILE = 20  # the noise floor: this percentile of the clip's frame energies
 MIN_CLIP_FRACTION = 0.1  # of the frame count: shorter clips are broken, not short words
 VARIABLE_WINDOW = 1000  # frames per window when a variable-length model scans long audio
 BATCH = 64
@@ -82,8 +84,9 @@ def centered_offset(frames: int, width: int) -> int:
 
 
 def voiced_frames(feats: np.ndarray, config: Config) -> np.ndarray:
-    """(frames,) bool: frames within VOICED_DB of the clip's loudest, from un-normalized
-    features (MFCC c0 is the log frame energy; log-mel bands are summed).
+    """(frames,) bool: frames within VOICED_DB of the clip's loudest and FLOOR_DB above its
+    noise floor, from un-normalized features (MFCC c0 is the log frame energy; log-mel bands
+    are summed).
 
     Why: a per-frame model needs to know *where* in a labeled clip the sound is; for the
     clean clips keyword corpora are made of, energy says it.
@@ -94,7 +97,11 @@ def voiced_frames(feats: np.ndarray, config: Config) -> np.ndarray:
     else:
         top = base.max(axis=1, keepdims=True)
         energy = top[:, 0] + np.log(np.exp(base - top).sum(axis=1))
-    return energy >= energy.max() - VOICED_DB * math.log(10) / 10
+    db = math.log(10) / 10  # natural-log energy per dB
+    floor = np.percentile(energy, FLOOR_PERCENTILE)
+    peak = energy.max()
+    # in heavy noise the floor rule would leave nothing: keep at least the loudest frames
+    return energy >= min(max(peak - VOICED_DB * db, floor + FLOOR_DB * db), peak - 3 * db)
 
 
 def frame_targets(feats: np.ndarray, label: int, background: int, config: Config) -> np.ndarray:

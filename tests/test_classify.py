@@ -247,3 +247,26 @@ def test_config_rules() -> None:
     config = Config(task="classify", model=ClassifierModelConfig(arch="lstm"), labels=("a", "b"))
     assert Config.from_dict(json.loads(json.dumps(config.to_dict()))) == config
     assert "labels" not in Config().to_dict()  # CTC configs are as before
+
+
+def test_shipped_keyword_model_labels_the_sample_clips() -> None:
+    from asr.classify import default_classifier_dir
+
+    model_dir = default_classifier_dir()
+    config = load_config(model_dir)
+    assert config.task == "classify" and len(config.labels) == 12
+    assert {"silence", "unknown", "yes", "go"} <= set(config.labels)
+    size = sum(f.stat().st_size for f in model_dir.iterdir())
+    assert size < 5 * 2**20
+    samples = sorted((Path(__file__).parents[1] / "data" / "samples" / "keywords").glob("*.wav"))
+    assert len(samples) == 5
+    for runtime in ("keras", "onnx"):
+        classifier = Classifier.load(model_dir, runtime=runtime)
+        assert classifier.model.count_params() < 100_000 if runtime == "keras" else True
+        results = classifier.predict_files(samples)
+        right = [p for p, top in results if Path(p).stem == top[0][0]]
+        assert len(right) >= 4, results  # the clips' voices were never trained on
+    rc, stdout, _ = run_cli(["classify", "predict", *map(str, samples)])
+    assert rc == 0 and [line.split("\t")[0] for line in stdout.splitlines()] == list(
+        map(str, samples)
+    )
