@@ -258,7 +258,7 @@ def test_shipped_keyword_model_labels_the_sample_clips() -> None:
     assert {"silence", "unknown", "yes", "go"} <= set(config.labels)
     size = sum(f.stat().st_size for f in model_dir.iterdir())
     assert size < 5 * 2**20
-    samples = sorted((Path(__file__).parents[1] / "data" / "samples" / "keywords").glob("*.wav"))
+    samples = sorted((Path(__file__).parents[1] / "data" / "keywords").glob("*.wav"))
     assert len(samples) == 5
     for runtime in ("keras", "onnx"):
         classifier = Classifier.load(model_dir, runtime=runtime)
