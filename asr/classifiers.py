@@ -73,6 +73,13 @@ def build_cnn(config: Config, fast: bool = True) -> keras.Model:
     return keras.Model({"features": features}, _head(x, config), name="cnn")
 
 
+def _lstm(m: ClassifierModelConfig) -> layers.Layer:
+    """The LSTM, read both ways when asked: a per-frame model then knows a word from its
+    first frame on instead of near its end, which is what onsets in detection need."""
+    lstm = layers.LSTM(m.units, return_sequences=m.per_frame, name="lstm")
+    return layers.Bidirectional(lstm, name="bilstm") if m.bidirectional else lstm
+
+
 def _recurrent_inputs(config: Config) -> tuple[keras.KerasTensor, keras.KerasTensor]:
     return _features(config), keras.Input((), dtype="int32", name="input_length")
 
@@ -82,7 +89,7 @@ def build_lstm(config: Config, fast: bool = True) -> keras.Model:
     m = _model_config(config)
     features, input_length = _recurrent_inputs(config)
     mask = _length_mask(features, input_length)
-    x = layers.LSTM(m.units, return_sequences=m.per_frame, name="lstm")(features, mask=mask)
+    x = _lstm(m)(features, mask=mask)
     inputs = {"features": features, "input_length": input_length}
     return keras.Model(inputs, _head(x, config), name="lstm")
 
@@ -117,7 +124,7 @@ def build_crnn(config: Config, fast: bool = True) -> keras.Model:
     if m.dropout > 0:
         x = layers.Dropout(m.dropout, name="frame_dropout")(x)
     mask = _length_mask(features, input_length)
-    x = layers.LSTM(m.units, return_sequences=m.per_frame, name="lstm")(x, mask=mask)
+    x = _lstm(m)(x, mask=mask)
     if m.aux:
         side = layers.Dense(m.units, activation="relu", name="aux_dense")(aux)
         x = layers.Concatenate(name="join")([x, side])

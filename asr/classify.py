@@ -252,6 +252,8 @@ class Classifier:
         if not self.spec.per_frame:
             raise ConfigError("this classifier labels whole clips; detection needs --per-frame")
         parts, lengths, starts = self._windows(feats)
+        if self.config.features.cmn:
+            parts = [self._recenter(p, n) for p, n in zip(parts, lengths, strict=True)]
         total = np.zeros((feats.shape[0], len(self.labels)))
         seen = np.zeros(feats.shape[0])
         for i in range(0, len(parts), BATCH):
@@ -262,6 +264,23 @@ class Classifier:
                 total[lo:hi] += probs[lo - start : hi - start]
                 seen[lo:hi] += 1
         return total / np.maximum(seen, 1)[:, None]
+
+    def _recenter(self, window: np.ndarray, length: int) -> np.ndarray:
+        """A window as if its audio had been mean-normalized on its own.
+
+        Why: a per-frame model learns on clips as long as its window, each with its own
+        mean removed; over a long recording the mean is mostly silence, which made every
+        word look louder than in training. Shifting a window's static dims by their window
+        mean (in normalized units, plus the training mean) undoes that.
+        """
+        static = self.config.features.base_dim
+        shift = (
+            window[:length, :static].mean(axis=0)
+            + self.normalizer.mean[:static] / (self.normalizer.std[:static])
+        )
+        out = window.copy()
+        out[:length, :static] -= shift
+        return out
 
     def predict(
         self, audio: str | os.PathLike | np.ndarray, sample_rate: int | None = None

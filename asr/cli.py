@@ -168,6 +168,8 @@ def _cmd_classify_train(args: argparse.Namespace) -> int:
             model[key] = value
     if args.per_frame:
         model["per_frame"] = True
+    if args.bidirectional:
+        model["bidirectional"] = True
     if args.aux:  # the auxiliary branch reads the zero-crossing rate and the deltas
         model["aux"] = True
         features.update(zcr=True, deltas=True)
@@ -807,6 +809,11 @@ def _add_classify_parser(sub) -> None:
         "--aux",
         action="store_true",
         help="crnn --per-frame: add the deltas + zero-crossing-rate branch",
+    )
+    p.add_argument(
+        "--bidirectional",
+        action="store_true",
+        help="lstm, crnn: read clips both ways (better per-frame onsets; not for streaming)",
     )
     p.add_argument("--config", help="JSON file with 'model'/'features' settings")
     p.add_argument("--epochs", type=int, default=30)

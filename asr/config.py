@@ -77,6 +77,7 @@ class ClassifierModelConfig:
     kernel: int = 5  # Conv1D width: along time (cnn), along each frame's features (crnn)
     dropout: float = 0.25
     aux: bool = False  # crnn: a second branch on the deltas + zero-crossing rate
+    bidirectional: bool = False  # lstm/crnn: also read each clip backwards (offline only)
 
     def __post_init__(self) -> None:
         arch = get_architecture(self.arch, CLASSIFY)  # ValueError naming the choices
@@ -87,6 +88,8 @@ class ClassifierModelConfig:
             )
         if self.per_frame and not arch.recurrent:
             raise ValueError(f"per-frame output needs a recurrent architecture, not {self.arch}")
+        if self.bidirectional and not arch.recurrent:
+            raise ValueError(f"bidirectional needs a recurrent architecture, not {self.arch}")
         if self.aux and not (self.arch == "crnn" and self.per_frame):
             raise ValueError("the auxiliary deltas/zero-crossing branch is crnn --per-frame's")
         if min(self.units, self.filters, self.conv_layers, self.kernel) < 1:

@@ -270,3 +270,51 @@ def test_shipped_keyword_model_labels_the_sample_clips() -> None:
     assert rc == 0 and [line.split("\t")[0] for line in stdout.splitlines()] == list(
         map(str, samples)
     )
+
+
+def test_a_detection_window_is_mean_normalized_on_its_own() -> None:
+    """Over a long recording, each window of a CMN model looks as its audio alone would."""
+    from asr.features import Normalizer, compute_features
+
+    features = FeatureConfig(kind="fbank", num_filters=20, cmn=True)
+    rng = np.random.default_rng(0)
+    samples = rng.normal(0, 0.05, 16000 * 3).astype(np.float32)
+    samples[16000:20000] *= 10  # a loud stretch, so window means differ from the file's
+    mean, std = rng.normal(0, 0.3, features.dim), rng.uniform(0.5, 2, features.dim)
+    config = Config(
+        task="classify",
+        features=features,
+        model=ClassifierModelConfig(arch="lstm", frames=100, per_frame=True),
+        labels=("_background_", "a"),
+        mean=tuple(mean),
+        std=tuple(std),
+    )
+    classifier = Classifier(None, config)
+    whole = classifier.features(samples)
+    start, width = 120, 100
+    window = classifier._recenter(whole[start : start + width], width)
+    hop, win = 160, 400
+    alone = compute_features(samples[start * hop : (start + width - 1) * hop + win], features)
+    expected = Normalizer(mean, std)(alone)
+    static = features.base_dim
+    assert alone.shape[0] == width
+    # frame 0 differs a little: pre-emphasis has no previous sample at the cut
+    assert np.allclose(window[1:, :static], expected[1:, :static], atol=1e-3)
+    assert not np.allclose(whole[start : start + width, :static], expected[:, :static], atol=0.1)
+
+
+def test_bidirectional_is_for_recurrent_models() -> None:
+    with pytest.raises(ValueError, match="bidirectional needs a recurrent"):
+        ClassifierModelConfig(arch="cnn", bidirectional=True)
+    config = Config(
+        task="classify",
+        model=ClassifierModelConfig(arch="lstm", frames=0, per_frame=True, bidirectional=True),
+        labels=("_background_", "a"),
+    )
+    from asr.classifiers import build_lstm
+
+    model = build_lstm(config)
+    x = np.zeros((2, 30, config.features.dim), np.float32)
+    x[0, 0] = 5.0  # an event at the first frame must reach frame 0's output of row 0 only
+    y = model.predict_on_batch({"features": x, "input_length": np.array([30, 20], np.int32)})
+    assert y.shape == (2, 30, 2) and "bilstm" in [layer.name for layer in model.layers]

@@ -1,0 +1,153 @@
+"""Speaker-gender corpora for `asr classify`: synthetic sentences to train on, and the real
+game characters whose gender the games state, to test on.
+
+Synthetic: sentences of ``data/text/sentences.txt`` (each split its own sentences) spoken by
+voices of known gender (``asr.synth.voice_gender``), the genders balanced, split by recorded
+speaker exactly as ``tools/keyword_corpus.py`` splits them, through the same random channel
+and noise. Real: clips of The Ur-Quan Masters and Flight of the Amazon Queen by human
+characters whose gender the game makes plain (names, pronouns, how others address them);
+aliens, animals, processed voices and unnamed extras are left out, because their label
+could not be assigned honestly.
+
+    python tools/gender_corpus.py --out corpora/gender --real corpora/uqm/all.jsonl \
+        corpora/fotaq/all.jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from keyword_corpus import RATE, room, voice_split, write_clip  # noqa: E402
+
+from asr.fileio import atomic_write_text  # noqa: E402
+from asr.manifest import read_manifest  # noqa: E402
+from asr.synth import list_voices, plan_takes, read_sentences, render_takes, voice_gender  # noqa: E402
+
+SPLITS = ("train", "val", "test")
+SENTENCE_SHARE = {"train": 0.7, "val": 0.1, "test": 0.2}
+TAKES = {"train": 4, "val": 1, "test": 1}  # per sentence
+# Human characters and their gender as the games present them.
+REAL_GENDERS = {
+    # The Ur-Quan Masters: Commander Hayes (also the starbase voice) and Talana of the Syreen
+    "commander": "male",
+    "starbase": "male",
+    "syreen": "female",
+    # Flight of the Amazon Queen
+    "joe": "male",
+    "bob": "male",
+    "jimmy": "male",
+    "henry": "male",
+    "frank": "male",
+    "johan": "male",
+    "anderson": "male",
+    "mike": "male",
+    "ian": "male",
+    "hugh": "male",
+    "faye": "female",
+    "azura": "female",
+    "mary-lou": "female",
+    "naomi": "female",
+    "secretary": "female",
+    "lola": "female",
+    "rita": "female",
+}
+
+
+def real_rows(manifests: list[Path], per_speaker: int, seed: int) -> list[dict]:
+    """Up to ``per_speaker`` clips (at least 1.5 s) of each character in REAL_GENDERS."""
+    by_speaker: dict[str, list] = {}
+    for manifest in manifests:
+        for u in read_manifest(manifest):
+            if u.speaker in REAL_GENDERS and (u.duration or 0) >= 1.5:
+                by_speaker.setdefault(u.speaker, []).append(u)
+    rng = random.Random(seed)
+    rows = []
+    for speaker, utterances in sorted(by_speaker.items()):
+        for u in rng.sample(utterances, min(per_speaker, len(utterances))):
+            rows.append(
+                {
+                    "audio_filepath": u.audio_filepath,
+                    "label": REAL_GENDERS[speaker],
+                    "speaker": speaker,
+                }
+            )
+    return rows
+
+
+def build(out: Path, seed: int, jobs: int) -> None:
+    """Render the synthetic splits into ``out``."""
+    sentences = read_sentences(Path(__file__).resolve().parent.parent / "data/text/sentences.txt")
+    random.Random(seed).shuffle(sentences)
+    cut1 = int(len(sentences) * SENTENCE_SHARE["train"])
+    cut2 = cut1 + int(len(sentences) * SENTENCE_SHARE["val"])
+    parts = {"train": sentences[:cut1], "val": sentences[cut1:cut2], "test": sentences[cut2:]}
+    rng = np.random.default_rng(seed)
+    for index, split in enumerate(SPLITS):
+        voices = [v for v in list_voices() if voice_split(v) == split and voice_gender(v)]
+        takes = plan_takes(
+            parts[split],
+            voices,
+            per_sentence=TAKES[split],
+            seed=seed * 10 + index,
+            label_by="voice-gender",
+        )
+        rows = []
+        with tempfile.TemporaryDirectory() as tmp:
+            rendered, failed = render_takes(takes, tmp, jobs=jobs, desc=f"{split}")
+            if failed:
+                print(f"{split}: {len(failed)} takes failed, first: {failed[0]}", file=sys.stderr)
+            for r in rendered:
+                speech, rate = sf.read(Path(tmp) / r.take.wav, dtype="float64")
+                assert rate == RATE
+                path = out / split / Path(r.take.wav).name
+                write_clip(path, room(speech, rng))
+                rows.append(
+                    {
+                        "audio_filepath": str(path.relative_to(out)),
+                        "label": r.take.label,
+                        "text": r.take.text,
+                        "speaker": str(r.take.voice),
+                    }
+                )
+        atomic_write_text(out / f"{split}.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
+        print(
+            f"{split}: {len(rows)} clips, {len({r['speaker'] for r in rows})} voices, "
+            f"{dict(Counter(r['label'] for r in rows))}"
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--real", nargs="*", type=Path, default=[], metavar="MANIFEST")
+    parser.add_argument("--per-speaker", type=int, default=40, help="real clips per character")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--jobs", type=int, default=2)
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    if not (args.out / "train.jsonl").is_file():
+        build(args.out, args.seed, args.jobs)
+    if args.real:
+        rows = real_rows(args.real, args.per_speaker, args.seed)
+        atomic_write_text(args.out / "real.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
+        print(
+            f"real: {len(rows)} clips of {len({r['speaker'] for r in rows})} characters, "
+            f"{dict(Counter(r['label'] for r in rows))}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
