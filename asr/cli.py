@@ -14,6 +14,8 @@ from pathlib import Path
 
 EXIT_ERROR = 2  # bad input or usage
 EXIT_PARTIAL = 1  # some files failed, the rest were processed
+# what `asr[train]`/`asr[export]` add to the runtime-only install
+TRAIN_MODULES = frozenset({"tensorflow", "keras", "tensorboard", "tf2onnx"})
 
 
 def _quiet_backends() -> None:
@@ -928,6 +930,16 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except (AsrError, _UsageError) as e:
         print(f"asr {args.command}: error: {e}", file=sys.stderr)
+        return EXIT_ERROR
+    except ModuleNotFoundError as e:
+        if (e.name or "").split(".")[0] not in TRAIN_MODULES:
+            raise
+        print(
+            f"asr {args.command}: error: this needs {e.name}, which is not installed (the "
+            "runtime-only install runs model.onnx files alone); install the training "
+            "extra: pip install 'asr[train]'",
+            file=sys.stderr,
+        )
         return EXIT_ERROR
     except KeyboardInterrupt:
         print(f"asr {args.command}: interrupted", file=sys.stderr)
