@@ -335,6 +335,48 @@ def _cmd_classify_detect(args: argparse.Namespace) -> int:
     return EXIT_PARTIAL if failed else 0
 
 
+def _cmd_stream(args: argparse.Namespace) -> int:
+    import itertools
+    import signal
+    import threading
+
+    from asr.audio import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE
+    from asr.stream import Microphone, PipeReader, StreamTranscriber, UpdateWriter, run_stream
+    from asr.transcribe import Transcriber
+
+    if args.source not in (None, "-"):
+        raise _usage(f"{args.source}: stream reads - (stdin) or --mic; files: asr transcribe")
+    if (args.source == "-") == args.mic:
+        raise _usage("give - to read standard input or --mic for the microphone, one of them")
+    if not MIN_SAMPLE_RATE <= args.rate <= MAX_SAMPLE_RATE:
+        raise _usage(f"--rate must be {MIN_SAMPLE_RATE}..{MAX_SAMPLE_RATE} Hz, got {args.rate}")
+    if args.channels < 1 or args.beam_width < 1:
+        raise _usage("--channels and --beam-width must be >= 1")
+    lm = _lm_choice(args)
+    source = Microphone() if args.mic else PipeReader(sys.stdin.buffer, args.rate, args.channels)
+    transcriber = Transcriber.load(args.model, lm=lm, runtime=args.runtime)
+    streamer = StreamTranscriber(transcriber, args.decoder, args.beam_width)
+    writer = UpdateWriter(args.format)
+    stop = threading.Event()
+
+    def interrupt(signum, frame) -> None:
+        """Ctrl-C ends the stream as its end would (the open segment's final is printed);
+        a second one stops at once."""
+        stop.set()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    main_thread = threading.current_thread() is threading.main_thread()  # signals need it
+    previous = signal.signal(signal.SIGINT, interrupt) if main_thread else None
+    try:
+        blocks = itertools.takewhile(lambda _: not stop.is_set(), source.blocks())
+        run_stream(streamer, blocks, source.rate, writer)
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGINT, previous)
+        writer.close()
+    return 0
+
+
 def _check_same_settings(requested, model_dir: Path, init_from: str | None) -> None:
     """--resume/--init-from use the stored config.json; a --config/--arch that disagrees
     with it would be silently ignored, so it is an error instead."""
@@ -704,6 +746,39 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=_cmd_export)
 
+    p = sub.add_parser(
+        "stream",
+        help="live transcription of audio on stdin (raw PCM or WAV) or a microphone",
+        description="Transcribe audio as it arrives: partial text as it goes, a final line per "
+        "segment, segments cut at pauses. E.g. arecord -f S16_LE -r 16000 -c 1 | asr stream -",
+    )
+    p.add_argument(
+        "source",
+        nargs="?",
+        help="- reads standard input: a WAV stream (its header gives rate and channels) or "
+        "raw 16-bit little-endian PCM",
+    )
+    p.add_argument("--mic", action="store_true", help="the default microphone (sounddevice)")
+    p.add_argument("--rate", type=int, default=16000, help="raw PCM's sample rate in Hz")
+    p.add_argument("--channels", type=int, default=1, help="raw PCM's channels (mixed down)")
+    p.add_argument("--model", help="model directory (default: the shipped model)")
+    p.add_argument(
+        "--format",
+        choices=["text", "jsonl"],
+        default="text",
+        help="text: a line per segment on stdout, the partial redrawn on stderr when it is a "
+        'terminal; jsonl: {"text", "start", "end", "final"} per update on stdout',
+    )
+    _add_decoder_args(p)
+    p.add_argument(
+        "--runtime",
+        choices=list(RUNTIMES),
+        default="auto",
+        help="auto: model.onnx under onnxruntime when both exist (no TensorFlow), else "
+        "model.keras; onnx or keras to insist",
+    )
+    p.set_defaults(func=_cmd_stream)
+
     _add_classify_parser(sub)
 
     p = sub.add_parser("prepare", help="make manifests from a corpus folder")
@@ -899,14 +974,14 @@ def _needs_keras(args: argparse.Namespace) -> bool:
     """Whether the command will import TensorFlow (then its start-up noise is silenced first);
     transcribing or classifying (predict, evaluate, detect) with a model.onnx under
     onnxruntime never does."""
-    runs_model = args.command == "transcribe" or (
+    runs_model = args.command in ("transcribe", "stream") or (
         args.command == "classify" and args.action in ("predict", "evaluate", "detect")
     )
     if runs_model:
         from asr.errors import ConfigError
         from asr.runtime import uses_onnx
 
-        if args.command == "transcribe":
+        if args.command in ("transcribe", "stream"):
             from asr.transcribe import default_model_dir
         else:
             from asr.classify import default_classifier_dir as default_model_dir

@@ -169,6 +169,29 @@ class Transcriber:
         """Duration of one model output frame (feature hop x the model's time reduction)."""
         return self.config.model.time_reduction / self.config.features.frames_per_second
 
+    @property
+    def samples_per_output_frame(self) -> int:
+        """Samples per model output frame (feature hop x time reduction; 320 for the shipped
+        model): windows whose edges lie on this grid give frames aligned with the whole's."""
+        hop = round(self.config.features.sample_rate / self.config.features.frames_per_second)
+        return hop * self.config.model.time_reduction
+
+    def window_logits(
+        self, windows: Sequence[tuple[np.ndarray, int, int | None]]
+    ) -> list[np.ndarray]:
+        """Logits of audio windows with context, each cut to the frames it owns.
+
+        A window is ``(samples, first, stop)``: samples starting on the output-frame grid
+        (``samples_per_output_frame``), of which output frames ``[first, stop)`` are kept
+        (``stop`` None: to the end). The frames outside are context: the bidirectional RNN
+        sees them but their outputs, made without their own context, are discarded. Shared
+        by long-audio windows (``long_logits``) and live streaming (``asr.stream``).
+        """
+        feats = [self.features(samples) for samples, _, _ in windows]
+        return [
+            lg[first:stop] for (_, first, stop), lg in zip(windows, self.logits(feats), strict=True)
+        ]
+
     def long_logits(self, audio: np.ndarray | AudioStream) -> np.ndarray:
         """(frames, classes) logits of any-length audio, computed window by window.
 
@@ -179,9 +202,7 @@ class Transcriber:
         else:
             total, read = audio.num_samples, audio.read
         rate = self.config.features.sample_rate
-        unit = round(rate / self.config.features.frames_per_second) * (
-            self.config.model.time_reduction
-        )  # samples per output frame: window edges on this grid keep frames aligned
+        unit = self.samples_per_output_frame
         window = max(1, round(WINDOW_SECONDS * rate / unit))
         context = round(CONTEXT_SECONDS * rate / unit)
         total_units = -(-total // unit)
@@ -191,14 +212,14 @@ class Transcriber:
         pieces: list[np.ndarray] = []
         for i in range(0, len(owned), WINDOWS_PER_BATCH):
             group = owned[i : i + WINDOWS_PER_BATCH]
-            starts = [max(0, a - context) for a, _ in group]
-            feats = [
-                self.features(read(s * unit, (b + context) * unit))
-                for s, (_, b) in zip(starts, group, strict=True)
-            ]
-            for s, (a, b), lg in zip(starts, group, self.logits(feats), strict=True):
+            windows = []
+            for a, b in group:
+                s = max(0, a - context)
                 last = b == total_units  # the final window keeps everything to the end
-                pieces.append(lg[a - s :] if last else lg[a - s : b - s])
+                windows.append(
+                    (read(s * unit, (b + context) * unit), a - s, None if last else b - s)
+                )
+            pieces += self.window_logits(windows)
         return np.concatenate(pieces)
 
     def decoder(self, name: str = "greedy", beam_width: int = 16) -> Decoder:
