@@ -141,19 +141,20 @@ def child_train(
     }
 
 
-def child_transcribe(manifest: Path) -> dict:
+def child_transcribe(manifest: Path, runtime: str = "keras") -> dict:
     """Greedy, beam-16 and (when the shipped model has its LM) beam-16 and beam-64 + LM
     transcription of every file, each timed after a warm-up pass (beam 64 reuses beam 16's:
-    same model shapes, and the LM search is NumPy)."""
+    same model shapes, and the LM search is NumPy), through Keras or the model.onnx."""
     from asr.audio import audio_duration
     from asr.manifest import read_manifest
     from asr.transcribe import Transcriber
 
     paths = [u.audio_filepath for u in read_manifest(manifest)]
     audio_s = sum(audio_duration(p) for p in paths)
-    t = Transcriber.load()
+    t = Transcriber.load(runtime=runtime)
     lm_path = t.lm_path
-    result: dict = {"device": _device(), "audio_s": audio_s}
+    device = "CPU (onnxruntime)" if runtime == "onnx" else _device()
+    result: dict = {"device": device, "audio_s": audio_s}
     runs = [("greedy_xrt", "greedy", None, 16), ("beam_xrt", "beam", None, 16)]
     if lm_path is not None:
         runs += [("beam_lm_xrt", "beam", lm_path, 16), ("beam64_lm_xrt", "beam", lm_path, 64)]
@@ -272,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
             "train": lambda: child_train(
                 a[0], a[1], a[2], int(args.child_args[3]), int(args.child_args[4])
             ),
-            "transcribe": lambda: child_transcribe(a[0]),
+            "transcribe": lambda: child_transcribe(a[0], args.child_args[1]),
             "long": lambda: child_long(a[0]),
         }
         print(json.dumps(stages[args.child]()))
@@ -339,13 +340,16 @@ def main(argv: list[str] | None = None) -> int:
                 )
             )
             rows.append((f"training peak RSS ({name})", f"{t['peak_mib']:.0f} MiB", where))
-        for backend in backends:
-            r = figures[f"transcribe_{backend}"] = _run_child(
-                "transcribe", [str(manifest)], backend
+        # Keras on every backend, then the model.onnx under onnxruntime (no backend involved)
+        paths = [(b, "keras", b) for b in backends] + [("onnx", "onnx", backends[0])]
+        for name, runtime, backend in paths:
+            r = figures[f"transcribe_{name}"] = _run_child(
+                "transcribe", [str(manifest), runtime], backend
             )
             if not r:
-                rows.append((f"transcription ({backend})", "failed", "see the error above"))
+                rows.append((f"transcription ({name})", "failed", "see the error above"))
                 continue
+            backend = "onnxruntime" if runtime == "onnx" else backend
             where = f"{backend} on {r['device']}, shipped model, {r['audio_s'] / 60:.1f} min"
             lm = f"{where}, its character LM"
             for key, label, conditions in [
