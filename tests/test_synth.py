@@ -598,3 +598,21 @@ def test_voice_speakers_table_names_real_engines() -> None:
     assert all(key.split(":", 1)[0] in ENGINES for key in VOICE_SPEAKERS)
     speakers = sorted(VOICE_SPEAKERS.values())
     assert all(speakers.count(s) == 2 for s in ("arctic:slt", "arctic:bdl", "arctic:clb"))
+
+
+def test_recipe_holds_out_recorded_speakers_across_engines() -> None:
+    """flite awb and RHVoice alan are one man, and an MBROLA database is one speaker whatever
+    espeak-ng variant it wears: a held-out speaker must not train through another engine."""
+    import random
+
+    split_voices = _make_corpus_module().split_voices
+    voices = [
+        *(Voice("flite", n) for n in ("kal", "kal16", "awb", "rms", "slt")),
+        *(Voice("rhvoice", n) for n in ("alan", "bdl", "clb", "slt", "lyubov")),
+        *(Voice("espeak-ng", f"mb-{db}{v}") for db in ("us1", "us2", "en1") for v in ("", "+f3")),
+        *(Voice("espeak-ng", f"en-us+{v}") for v in ("m1", "m2", "f1", "f2", "klatt", "croak")),
+    ]
+    for seed in range(20):
+        seen, held, chosen = split_voices(voices, random.Random(seed))
+        assert {voice_speaker(v) for v in seen}.isdisjoint({voice_speaker(v) for v in held})
+        assert len(chosen["recorded speakers"]) == 2, chosen

@@ -67,6 +67,7 @@ from asr.synth import (  # noqa: E402
     require_binary,
     take_metadata,
     to_utterance,
+    voice_speaker,
     wav_duration,
     write_jsonl,
 )
@@ -210,27 +211,47 @@ def _family(name: str) -> str:
     return re.sub(r"\d+$", "", name).lower()
 
 
+def _recorded(voice: Voice) -> bool:
+    """A voice made from one person's recordings (flite, RHVoice, MBROLA), not espeak-ng's
+    formant synthesis."""
+    return voice.engine != "espeak-ng" or voice_speaker(voice) != str(voice)
+
+
 def split_voices(
     voices: Sequence[Voice], rng: random.Random, held_out_share: float = 0.12
 ) -> tuple[list[Voice], list[Voice], dict[str, list[str]]]:
-    """Seen (train/val) and held-out (test) voices: whole variant and flite families held out."""
+    """Seen (train/val) and held-out (test) voices: whole espeak-ng variant families, and
+    whole recorded speakers (``voice_speaker``: a flite voice with its RHVoice twin, an MBROLA
+    database with every variant on it) held out, so no held-out speaker trains through
+    another engine."""
     variants = sorted({v.name.split("+", 1)[1] for v in voices if "+" in v.name})
     families = sorted({_family(v) for v in variants if not NOVELTY_VARIANTS.search(v)})
     n_fam = max(1, round(held_out_share * len({_family(v) for v in variants})))
     held_variants = set(rng.sample(families, min(n_fam, len(families)))) if families else set()
     flite = sorted({_family(v.name) for v in voices if v.engine == "flite"})
     held_flite = {rng.choice(flite)} if len(flite) > 1 else set()
+    held_speakers = {
+        voice_speaker(v) for v in voices if v.engine == "flite" and _family(v.name) in held_flite
+    }
+    recorded = {voice_speaker(v) for v in voices if _recorded(v)}
+    others = sorted(recorded - {voice_speaker(v) for v in voices if v.engine == "flite"})
+    if len(others) > 1:  # RHVoice / MBROLA speakers, where installed: one of them too
+        held_speakers.add(rng.choice(others))
 
     def held(v: Voice) -> bool:
-        if v.engine == "flite":
-            return _family(v.name) in held_flite
+        if _recorded(v):
+            return voice_speaker(v) in held_speakers
         return "+" in v.name and _family(v.name.split("+", 1)[1]) in held_variants
 
     seen = [v for v in voices if not held(v)]
     test = [v for v in voices if held(v)]
     if not seen or not test:
         raise SynthError("need voices to train on and voices to hold out; check list_voices()")
-    chosen = {"espeak-ng variant families": sorted(held_variants), "flite": sorted(held_flite)}
+    chosen = {
+        "espeak-ng variant families": sorted(held_variants),
+        "flite": sorted(held_flite),
+        "recorded speakers": sorted(held_speakers),
+    }
     return seen, test, chosen
 
 
