@@ -21,7 +21,7 @@ from asr.architectures import CLASSIFY
 from asr.audio import load_audio, resample
 from asr.buckets import bucket_width
 from asr.classmetrics import ClassReport, score_classes
-from asr.config import MODEL_NAME, ClassifierModelConfig, Config, load_config
+from asr.config import ClassifierModelConfig, Config, load_config, shipped_model_dir
 from asr.errors import AsrError, AudioError, ConfigError, ManifestError
 from asr.features import Normalizer, compute_features
 from asr.runtime import ONNX_NAME, classifier_onnx, uses_onnx
@@ -38,12 +38,8 @@ BATCH = 64
 
 
 def default_classifier_dir() -> Path:
-    """The shipped keyword model: checkpoints/keywords in a checkout, or the wheel's copy."""
-    here = Path(__file__).resolve().parent
-    checkout = here.parent / "checkpoints" / "keywords"
-    if (checkout / MODEL_NAME).is_file():
-        return checkout
-    return here / "checkpoints" / "keywords"
+    """The shipped keyword model (checkpoints/keywords)."""
+    return shipped_model_dir("keywords")
 
 
 @dataclass(frozen=True)

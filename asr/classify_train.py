@@ -10,9 +10,7 @@ users get.
 
 from __future__ import annotations
 
-import csv
 import math
-import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -51,6 +49,7 @@ from asr.train import (
     _names,
     _truncate_history,
     _write_skipped,
+    append_history,
     learning_rate,
 )
 
@@ -441,12 +440,4 @@ class ClassifyEpochEnd(keras.callbacks.Callback):
         )
 
     def _append_history(self, row: list) -> None:
-        path = self.out / HISTORY_NAME
-        new = not path.exists()
-        with path.open("a", newline="") as f:
-            writer = csv.writer(f)
-            if new:
-                writer.writerow(HISTORY_FIELDS)
-            writer.writerow([row[0]] + [f"{v:.6g}" for v in row[1:]])
-            f.flush()
-            os.fsync(f.fileno())
+        append_history(self.out / HISTORY_NAME, HISTORY_FIELDS, row)

@@ -45,7 +45,6 @@ def _quiet_backends() -> None:
 
 
 def _cmd_transcribe(args: argparse.Namespace) -> int:
-    from asr.audio import find_audio_files
     from asr.errors import AudioError
     from asr.fileio import atomic_write_text, refuse_overwrite
     from asr.transcribe import Transcriber
@@ -63,19 +62,7 @@ def _cmd_transcribe(args: argparse.Namespace) -> int:
         failed.append(str(error))
         print(f"asr transcribe: skipped {error}", file=sys.stderr)
 
-    paths: list = []
-    for arg in args.audio:
-        if arg == "-":
-            paths.append("-")
-            continue
-        try:
-            found = find_audio_files([arg])
-        except AudioError as e:
-            report(e)
-            continue
-        if not found:
-            report(AudioError(f"{arg}: no audio files in this directory; pass audio files"))
-        paths += found
+    paths = _audio_paths(args.audio, report)
     transcriber = Transcriber.load(args.model, lm=_lm_choice(args), runtime=args.runtime)
     results = transcriber.transcribe_files(
         paths, decoder=args.decoder, beam_width=args.beam_width, on_error=report
@@ -206,13 +193,17 @@ def _cmd_classify_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _classify_paths(items: list[str], report) -> list:
-    """Audio files named or found in folders; problems go to ``report``."""
+def _audio_paths(items: list[str], report) -> list:
+    """Audio files named or found in folders (``-`` passes through: standard input);
+    problems go to ``report`` and the rest are kept."""
     from asr.audio import find_audio_files
     from asr.errors import AudioError
 
     paths: list = []
     for arg in items:
+        if arg == "-":
+            paths.append("-")
+            continue
         try:
             found = find_audio_files([arg])
         except AudioError as e:
@@ -258,7 +249,7 @@ def _cmd_classify_predict(args: argparse.Namespace) -> int:
 
     if args.top_k < 1:
         raise _usage(f"--top-k must be >= 1, got {args.top_k}")
-    paths = _classify_paths(args.audio, report)
+    paths = _audio_paths(args.audio, report)
     classifier = Classifier.load(args.model or default_classifier_dir(), runtime=args.runtime)
     results = classifier.predict_files(paths, top_k=args.top_k, on_error=report)
     if args.format == "json":
@@ -313,7 +304,7 @@ def _cmd_classify_detect(args: argparse.Namespace) -> int:
 
     if not 0.0 < args.threshold < 1.0:
         raise _usage(f"--threshold must be between 0 and 1, got {args.threshold}")
-    paths = _classify_paths(args.audio, report)
+    paths = _audio_paths(args.audio, report)
     classifier = Classifier.load(args.model or default_classifier_dir(), runtime=args.runtime)
     lines: list[str] = []
     from asr.errors import AudioError

@@ -172,6 +172,19 @@ class Config:
         return cls(features=features, model=model, mean=mean, std=std, labels=labels, **data)
 
 
+def shipped_model_dir(name: str) -> Path:
+    """A shipped model directory: checkpoints/NAME in a checkout, or the copy a wheel installs.
+
+    pyproject.toml maps checkpoints/NAME to the package data ``asr/checkpoints/NAME``, so an
+    installed asr finds it beside this file, from any working directory.
+    """
+    here = Path(__file__).resolve().parent
+    checkout = here.parent / "checkpoints" / name
+    if (checkout / MODEL_NAME).is_file():
+        return checkout
+    return here / "checkpoints" / name
+
+
 def save_config(config: Config, model_dir: Path) -> Path:
     """Write DIR/config.json atomically."""
     path = Path(model_dir) / CONFIG_NAME

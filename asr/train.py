@@ -371,6 +371,19 @@ def _truncate_history(path: Path, epoch: int) -> None:
             csv.writer(f).writerows([rows[0], *kept])
 
 
+def append_history(path: Path, fields: list[str], row: list) -> None:
+    """Add one epoch's row to history.csv (header first), flushed to disk at once so a
+    crash right after an epoch still leaves it recorded."""
+    new = not path.exists()
+    with path.open("a", newline="") as f:
+        writer = csv.writer(f)
+        if new:
+            writer.writerow(fields)
+        writer.writerow([row[0]] + [f"{v:.6g}" for v in row[1:]])
+        f.flush()
+        os.fsync(f.fileno())
+
+
 def _log(enabled: bool):
     """Messages that do not break tqdm's bars."""
 
@@ -499,15 +512,7 @@ class EpochEnd(keras.callbacks.Callback):
         self._warn_if_blank(hyps, epoch + 1)
 
     def _append_history(self, row: list) -> None:
-        path = self.out / HISTORY_NAME
-        new = not path.exists()
-        with path.open("a", newline="") as f:
-            writer = csv.writer(f)
-            if new:
-                writer.writerow(HISTORY_FIELDS)
-            writer.writerow([row[0]] + [f"{v:.6g}" for v in row[1:]])
-            f.flush()
-            os.fsync(f.fileno())
+        append_history(self.out / HISTORY_NAME, HISTORY_FIELDS, row)
 
     def _warn_if_blank(self, hyps: list[str], epoch: int) -> None:
         """CTC models often emit only blanks for a while; say so when it lasts."""

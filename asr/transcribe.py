@@ -13,7 +13,7 @@ import numpy as np
 
 from asr.audio import AudioStream, audio_duration, load_audio, resample
 from asr.buckets import bucket_width
-from asr.config import MODEL_NAME, Config, load_config
+from asr.config import Config, load_config, shipped_model_dir
 from asr.decoding import (
     DECODERS,
     Decoder,
@@ -43,16 +43,8 @@ DECODE_PIECE_SECONDS = 15.0  # posteriors are decoded in pieces cut at blank fra
 
 
 def default_model_dir() -> Path:
-    """The shipped model: checkpoints/default in a checkout, or the copy a wheel installs.
-
-    pyproject.toml maps checkpoints/default to the package data ``asr/checkpoints/default``,
-    so an installed asr finds it beside this file, from any working directory.
-    """
-    here = Path(__file__).resolve().parent
-    checkout = here.parent / "checkpoints" / "default"
-    if (checkout / MODEL_NAME).is_file():
-        return checkout
-    return here / "checkpoints" / "default"
+    """The shipped speech-to-text model (checkpoints/default)."""
+    return shipped_model_dir("default")
 
 
 @dataclass(frozen=True)
