@@ -8,6 +8,8 @@ its true label count: never the padded widths.
 
 from __future__ import annotations
 
+import ast
+import dataclasses
 import math
 import os
 from collections.abc import Sequence
@@ -105,8 +107,7 @@ class FeatureSet:
             stored = str(pack["config"])
         except (OSError, ValueError, KeyError) as e:
             raise ManifestError(f"{path}: not a feature pack ({e}); rebuild it") from e
-        # packs made before the zero-crossing-rate option have no zcr field in their repr
-        if stored not in (repr(config), repr(config).replace(", zcr=False, cmn=False)", ")")):
+        if _base_settings(stored) != _base_settings(repr(config)):
             raise ManifestError(
                 f"{path}: made with {stored}, but the model uses {config!r}; rebuild the pack"
             )
@@ -123,6 +124,25 @@ class FeatureSet:
             config,
             pack["durations"].tolist(),
         )
+
+
+# what a pack's stored base features depend on; deltas and CMN are applied on load
+_DERIVED_ON_LOAD = ("deltas", "cmn")
+
+
+def _base_settings(text: str) -> dict | None:
+    """The settings in a ``FeatureConfig(...)`` repr that shape the stored base features.
+
+    Fields missing from an older pack's repr take today's defaults, so adding an option
+    never invalidates the packs made before it.
+    """
+    try:
+        call = ast.parse(text, mode="eval").body
+        given = {k.arg: ast.literal_eval(k.value) for k in call.keywords}  # type: ignore[attr-defined]
+        settings = dataclasses.asdict(FeatureConfig(**given))
+    except (SyntaxError, ValueError, TypeError, AttributeError):
+        return None
+    return {k: v for k, v in settings.items() if k not in _DERIVED_ON_LOAD}
 
 
 def _featurize(job: tuple[str, FeatureConfig]) -> np.ndarray | str:

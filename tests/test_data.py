@@ -220,3 +220,20 @@ def test_training_features_are_the_serving_features() -> None:
     data = extract_features(utts, config, jobs=1)
     for u, feats in zip(utts, data.features, strict=True):
         np.testing.assert_array_equal(feats, compute_features(load_audio(u.audio_filepath), config))
+
+
+def test_pack_from_before_new_options_loads_and_takes_cmn_on_load(tmp_path: Path) -> None:
+    """Base features are stored raw: a pack made before ``zcr``/``cmn`` existed serves a
+    CMN model (the mean is removed on load), and only base settings must match."""
+    data = _feature_set([30], ["one"])
+    data.features = [data.features[0][:, :13] + 5.0]
+    data.config = FeatureConfig(deltas=False)
+    data.save(tmp_path / "p.npz")
+    pack = dict(np.load(tmp_path / "p.npz"))
+    pack["config"] = np.array(repr(FeatureConfig(deltas=False)).split(", zcr=")[0] + ")")
+    np.savez(tmp_path / "old.npz", **pack)
+    back = FeatureSet.load(tmp_path / "old.npz", FeatureConfig(cmn=True))
+    assert back.features[0].shape == (30, 39)
+    np.testing.assert_allclose(back.features[0][:, :13].mean(axis=0), 0.0, atol=1e-2)
+    with pytest.raises(ManifestError, match="rebuild the pack"):
+        FeatureSet.load(tmp_path / "old.npz", FeatureConfig(zcr=True))
