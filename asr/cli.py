@@ -115,6 +115,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
         )
     except (TypeError, ValueError) as e:
         raise _usage(f"invalid model settings: {e}") from e
+    if args.cmn is not None and not args.init_from:
+        if args.resume:
+            raise _usage("--cmn changes a model's features; --resume keeps them: drop --cmn")
+        config = dataclasses.replace(
+            config, features=dataclasses.replace(config.features, cmn=args.cmn)
+        )
     if (args.resume or args.init_from) and (args.config or args.arch):
         _check_same_settings(config, Path(args.init_from or args.out), args.init_from)
     result = train(
@@ -135,6 +141,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
             init_from=Path(args.init_from) if args.init_from else None,
             skip_invalid=args.skip_invalid,
             lr_schedule=args.lr_schedule,
+            cmn=args.cmn if args.init_from else None,
         )
     )
     print(
@@ -655,6 +662,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-augment",
         action="store_true",
         help="no augmentation of training batches (neither masking nor warping)",
+    )
+    p.add_argument(
+        "--cmn",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="subtract each utterance's mean from its features (cepstral mean normalization); "
+        "with --init-from the weights carry over and the normalization is refit",
     )
     p.add_argument(
         "--no-warp",

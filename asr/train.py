@@ -78,6 +78,7 @@ class TrainOptions:
     init_from: Path | None = None  # start from this model directory's weights (fine-tuning)
     skip_invalid: bool = False  # leave out bad lines/audio/unfit transcripts instead of failing
     lr_schedule: str = "constant"  # or "cosine": decay to COSINE_FLOOR x the rate by --epochs
+    cmn: bool | None = None  # with init_from: switch per-utterance CMN (normalization refit)
 
 
 @dataclass
@@ -197,6 +198,10 @@ def train(options: TrainOptions) -> TrainResult:
     elif options.init_from is not None:
         # fine-tuning keeps the source model's features, normalization and alphabet
         config = load_config(options.init_from)
+        if options.cmn is not None and options.cmn != config.features.cmn:
+            # same dimensions, new statistics: the weights carry over, the normalizer is refit
+            features = dataclasses.replace(config.features, cmn=options.cmn)
+            config = dataclasses.replace(config, features=features, mean=(), std=())
     else:
         config = options.config
     log = _log(options.progress)

@@ -195,6 +195,14 @@ def test_init_from(
     assert "--init-from" in line and "--resume" in line
     assert not other.exists()
 
+    # --cmn switches the front end's normalization: same weights shape, statistics refit
+    cmn = tmp_path / "cmn"
+    assert main(train_argv(corpus, cmn, 1, *argv, "--cmn")) == 0
+    cmn_config = json.loads((cmn / "config.json").read_text())
+    assert cmn_config["features"]["cmn"] is True
+    assert cmn_config["mean"] != source_config["mean"]
+    assert abs(cmn_config["mean"][1]) < abs(source_config["mean"][1]) + 1e-6
+
 
 def test_second_backend(corpus: Corpus, tmp_path: Path) -> None:
     if importlib.util.find_spec("jax") is None:
