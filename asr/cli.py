@@ -535,6 +535,45 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_pack(args: argparse.Namespace) -> int:
+    from asr.config import load_config, parse_config_overrides
+    from asr.features import FeatureConfig
+    from asr.manifest import read_manifest_report
+    from asr.shards import write_pack
+
+    if args.model and args.config:
+        raise _usage("--model and --config both name feature settings; pass one")
+    if args.model:
+        features = load_config(Path(args.model)).features
+    else:
+        overrides = parse_config_overrides(Path(args.config)) if args.config else {}
+        try:
+            features = FeatureConfig(**overrides.get("features", {}))
+        except (TypeError, ValueError) as e:
+            raise _usage(f"invalid feature settings: {e}") from e
+    utterances = []
+    skipped: list[str] = []
+    for manifest in args.manifests:
+        lines, bad = read_manifest_report(Path(manifest), skip_invalid=args.skip_invalid)
+        utterances += lines
+        skipped += bad
+    report = write_pack(
+        utterances,
+        features,
+        Path(args.out),
+        jobs=args.jobs,
+        skip_invalid=args.skip_invalid,
+        shard_utterances=args.shard_utterances,
+    )
+    skipped += report.skipped
+    print(
+        f"{report.utterances} utterances, {report.hours:.2f} h in {report.shards} shards "
+        f"({report.reused} unchanged, reused) -> {args.out} ({report.bytes / 2**20:.1f} MiB)"
+        + (f"; left out {len(skipped)}, first: {skipped[0]}" if skipped else "")
+    )
+    return 0
+
+
 def _cmd_synth(args: argparse.Namespace) -> int:
     from asr.synth import parse_voices, synthesize_corpus
 
@@ -820,6 +859,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--force", action="store_true", help="overwrite existing manifests")
     p.set_defaults(func=_cmd_prepare)
+
+    p = sub.add_parser(
+        "pack", help="extract features once into disk shards that training reads on demand"
+    )
+    p.add_argument("manifests", nargs="+", help="manifests packed as one corpus, in order")
+    p.add_argument("--out", required=True, help="pack directory (packing again reuses it)")
+    p.add_argument("--model", help="take the feature settings from this model directory")
+    p.add_argument("--config", help="JSON with a 'features' object (default features)")
+    p.add_argument("--jobs", type=int, help="processes for feature extraction")
+    p.add_argument(
+        "--shard-utterances",
+        type=int,
+        default=2000,
+        help="utterances per shard: the unit that is re-extracted when its audio changes",
+    )
+    p.add_argument(
+        "--skip-invalid", action="store_true", help="leave out bad lines and unreadable audio"
+    )
+    p.set_defaults(func=_cmd_pack)
 
     p = sub.add_parser("synth", help="synthesize a corpus from a text file")
     p.add_argument("text_file", nargs="?", help="one sentence a line")

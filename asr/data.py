@@ -36,6 +36,14 @@ from asr.features import (
 )
 from asr.fileio import atomic_path
 from asr.manifest import Utterance
+from asr.shards import (
+    ChainedFeatures,
+    MappedFeatures,
+    ShardedFeatures,
+    frame_lengths,
+    is_lazy,
+    read_index,
+)
 from asr.text import Tokenizer, normalize_text
 
 # Label widths follow the time width, so each time bucket has one label width (rarely two)
@@ -48,7 +56,7 @@ SORT_JITTER = 0.05  # lengths are scaled by up to +-5 % before sorting, so batch
 class FeatureSet:
     """Un-normalized features and normalized transcripts of a corpus, in manifest order."""
 
-    features: list[np.ndarray]
+    features: Sequence[np.ndarray]  # a list, or read on demand from a pack (asr.shards)
     texts: list[str]
     paths: list[str]
     config: FeatureConfig
@@ -68,8 +76,11 @@ class FeatureSet:
         if len(sets) == 1:
             return first
         joined = cls([], [], [], first.config)
+        if any(is_lazy(part.features) for part in sets):
+            joined.features = ChainedFeatures([part.features for part in sets])
         for part in sets:
-            joined.features += part.features
+            if not is_lazy(joined.features):
+                joined.features += part.features  # type: ignore[operator]
             joined.texts += part.texts
             joined.paths += part.paths
             joined.durations += part.durations
@@ -83,6 +94,22 @@ class FeatureSet:
     def hours(self) -> float:
         """Audio hours covered."""
         return sum(self.durations) / 3600.0
+
+    @classmethod
+    def open_pack(cls, folder: Path, config: FeatureConfig) -> FeatureSet:
+        """A sharded pack (``asr pack``), its features read from disk on demand."""
+        index = read_index(folder, config)
+        sources, labels = index["source"], index["label"]
+        return cls(
+            ShardedFeatures(folder, config, index),
+            index["text"],
+            index["path"],
+            config,
+            index["dur"].tolist(),
+            sources=sources if all(sources) else [],
+            skipped=index["skipped"],
+            labels=labels if all(labels) else [],
+        )
 
     def save(self, path: Path) -> None:
         """Store base features as float16 (deltas are recomputed on load) in one .npz."""
@@ -225,7 +252,7 @@ def label_width(frames_width: int, longest_label: int, model: ModelConfig) -> in
 class Prepared:
     """Normalized features and labels ready for batching, plus what was dropped and why."""
 
-    features: list[np.ndarray]
+    features: Sequence[np.ndarray]  # a list, or normalized on read from a pack
     labels: list[np.ndarray]
     texts: list[str]
     paths: list[str]
@@ -238,31 +265,37 @@ def prepare_examples(
     data: FeatureSet, normalizer: Normalizer, tokenizer: Tokenizer, model: ModelConfig
 ) -> Prepared:
     """Normalize, encode and drop utterances CTC cannot align (label longer than frames)."""
-    feats, labels, texts, paths, lengths, skipped = [], [], [], [], [], []
+    labels, texts, paths, lengths, skipped = [], [], [], [], []
+    kept: list[int] = []
     durations: list[float] = []
-    for i, (f, text, path) in enumerate(zip(data.features, data.texts, data.paths, strict=True)):
+    frames = frame_lengths(data.features)
+    for i, (n, text, path) in enumerate(zip(frames, data.texts, data.paths, strict=True)):
         if not text:
             skipped.append(f"{data.where(i)}: empty transcript after normalization")
             continue
         label = tokenizer.encode(text)
-        out_len = model.output_length(f.shape[0])
+        out_len = model.output_length(int(n))
         need = min_frames_for_label(label)
         if need > out_len:
-            seconds = f.shape[0] / data.config.frames_per_second
+            seconds = n / data.config.frames_per_second
             skipped.append(
                 f"{data.where(i)}: transcript of {len(text)} characters is too long for "
                 f"{seconds:.2f} s of audio (CTC needs {need} output frames, the model gives "
                 f"{out_len}); check that the line's text belongs to its audio"
             )
             continue
-        feats.append(normalizer(f))
+        kept.append(i)
         labels.append(label)
         texts.append(text)
         paths.append(path)
         lengths.append(out_len)
-        durations.append(
-            data.durations[i] if data.durations else f.shape[0] / data.config.frames_per_second
-        )
+        durations.append(data.durations[i] if data.durations else n / data.config.frames_per_second)
+    # a pack stays on disk: rows are read and normalized when a batch needs them
+    feats: Sequence[np.ndarray] = (
+        MappedFeatures(data.features, kept, normalizer)
+        if is_lazy(data.features)
+        else [normalizer(data.features[i]) for i in kept]
+    )
     return Prepared(
         feats,
         labels,
@@ -300,7 +333,7 @@ class CTCBatches(keras.utils.PyDataset):
         self.drop_remainder = drop_remainder and len(examples.features) > batch_size
         self.augment = tuple(augment)
         self._rng = np.random.default_rng(seed)
-        self._frames = np.array([f.shape[0] for f in examples.features])
+        self._frames = frame_lengths(examples.features)
         self._batches = self._make_batches()
 
     def _make_batches(self) -> list[np.ndarray]:

@@ -6,6 +6,7 @@ so a checkpoint is never separated from how its inputs were made.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -190,13 +191,15 @@ class Normalizer:
         self.std = np.maximum(np.asarray(std, dtype=np.float32), 1e-5)
 
     @classmethod
-    def fit(cls, features: list[np.ndarray]) -> Normalizer:
+    def fit(cls, features: Sequence[np.ndarray]) -> Normalizer:
         """Statistics over all frames of all utterances (float64 sums for stability)."""
         if not features:
             raise ValueError("cannot compute normalization statistics from zero utterances")
-        total = sum(f.shape[0] for f in features)
-        s = sum(f.sum(axis=0, dtype=np.float64) for f in features)
-        ss = sum(np.square(f, dtype=np.float64).sum(axis=0) for f in features)
+        total, s, ss = 0, 0.0, 0.0
+        for f in features:  # one pass: a pack's features are read from disk on demand
+            total += f.shape[0]
+            s = s + f.sum(axis=0, dtype=np.float64)
+            ss = ss + np.square(f, dtype=np.float64).sum(axis=0)
         mean = s / total
         var = np.maximum(ss / total - mean**2, 0.0)
         return cls(mean, np.sqrt(var))

@@ -47,6 +47,7 @@ from asr.modelio import (
     save_inference_model,
     save_resume_state,
 )
+from asr.shards import is_pack_dir
 from asr.text import Tokenizer
 
 HISTORY_NAME = "history.csv"
@@ -124,7 +125,8 @@ def load_feature_set(
     desc: str,
     skip_invalid: bool = False,
 ) -> tuple[FeatureSet, list[str]]:
-    """Manifests (features extracted now) or feature packs (.npz from tools/pack_features.py),
+    """Manifests (features extracted now), sharded packs (``asr pack``: read on demand) or
+    .npz packs (tools/pack_features.py),
     joined in the order given, and the manifest lines left out (only with ``skip_invalid``;
     otherwise they raise)."""
     paths = _as_paths(path)
@@ -135,6 +137,9 @@ def load_feature_set(
     for one in paths:
         if one.suffix == ".npz":
             sets.append(FeatureSet.load(one, config))
+            continue
+        if is_pack_dir(one):
+            sets.append(FeatureSet.open_pack(one, config))
             continue
         utterances, bad_lines = read_manifest_report(one, skip_invalid=skip_invalid)
         sets.append(
