@@ -100,6 +100,7 @@ def _cmd_transcribe(args: argparse.Namespace) -> int:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from asr.config import Config, ModelConfig, parse_config_overrides
+    from asr.distribute import parse_devices
     from asr.features import FeatureConfig
     from asr.train import TrainOptions, train
 
@@ -142,6 +143,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
             skip_invalid=args.skip_invalid,
             lr_schedule=args.lr_schedule,
             cmn=args.cmn if args.init_from else None,
+            devices=parse_devices(args.devices),
         )
     )
     print(
@@ -465,18 +467,21 @@ def _tune(lm, args: argparse.Namespace) -> None:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from asr.audio import find_audio_files
-    from asr.export import check_onnx, export_model
+    from asr.export import check_onnx, check_tflite, export_model
     from asr.transcribe import default_model_dir
 
-    if args.check and args.format != "onnx":
-        raise _usage("--check runs the export with onnxruntime; it needs --format onnx")
+    if args.check and args.format not in ("onnx", "tflite"):
+        raise _usage(
+            "--check runs the export with onnxruntime or the LiteRT interpreter; it needs "
+            "--format onnx or tflite"
+        )
     model_dir = args.model or default_model_dir()
-    check = [str(p) for p in find_audio_files(args.check)] if args.check else []
+    check = _export_check_paths(args.check, model_dir) if args.check else []
     target = export_model(model_dir, args.format, args.out, force=args.force)
     print(f"{target}: {args.format} export of {model_dir}")
     if check:
-        agreement = check_onnx(model_dir, target, check)  # a classifier's: predicted labels
+        run_check = check_onnx if args.format == "onnx" else check_tflite
+        agreement = run_check(model_dir, target, check)  # a classifier's: predicted labels
         print(
             f"{agreement.what}: {agreement.same} of {len(check)} files the same as Keras; "
             f"largest {agreement.quantity} difference {agreement.max_diff:.2e}"
@@ -486,6 +491,24 @@ def _cmd_export(args: argparse.Namespace) -> int:
                 print(f"differs\t{path}\tkeras: {a}\texport: {b}")
         return 0 if agreement.same == len(check) else EXIT_PARTIAL
     return 0
+
+
+def _export_check_paths(items: list[str], model_dir) -> list[str]:
+    """Audio for ``asr export --check``: files, folders searched for audio, and manifests
+    (.jsonl/.json/.csv/.tsv: every utterance's audio, in file order)."""
+    from asr.architectures import CLASSIFY
+    from asr.audio import find_audio_files
+    from asr.config import load_config
+    from asr.manifest import read_manifest
+
+    paths: list[str] = []
+    for item in items:
+        if Path(item).suffix.lower() in (".jsonl", ".json", ".csv", ".tsv"):
+            labels = load_config(Path(model_dir)).task == CLASSIFY
+            paths += [u.audio_filepath for u in read_manifest(item, labels=labels)]
+        else:
+            paths += [str(p) for p in find_audio_files([item])]
+    return paths
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
@@ -703,6 +726,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="no augmentation of training batches (neither masking nor warping)",
     )
     p.add_argument(
+        "--devices",
+        default="1",
+        metavar="N|all",
+        help="split each --batch-size batch evenly over N local devices (GPUs, else CPUs): "
+        "keras.distribution.DataParallel under JAX, MirroredStrategy under TensorFlow",
+    )
+    p.add_argument(
         "--cmn",
         action=argparse.BooleanOptionalAction,
         default=None,
@@ -774,19 +804,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--beam-width", type=int, default=16, help="beams while tuning")
     p.set_defaults(func=_cmd_lm)
 
-    p = sub.add_parser("export", help="write the inference model as ONNX or a SavedModel")
+    p = sub.add_parser(
+        "export", help="write the inference model as ONNX, TFLite (LiteRT) or a SavedModel"
+    )
     p.add_argument("--model", help="model directory (default: the shipped model)")
-    p.add_argument("--format", choices=sorted(FORMATS), default="onnx")
     p.add_argument(
-        "--out", help="file or folder to write (default: DIR/model.onnx, DIR/savedmodel)"
+        "--format",
+        choices=sorted(FORMATS),
+        default="onnx",
+        help="onnx (tf2onnx); tflite: builtin LiteRT ops only, batch 1 for RNN models; savedmodel",
+    )
+    p.add_argument(
+        "--out",
+        help="file or folder to write (default: DIR/model.onnx, DIR/model.tflite, DIR/savedmodel)",
     )
     p.add_argument("--force", action="store_true", help="overwrite --out")
     p.add_argument(
         "--check",
         nargs="+",
         metavar="AUDIO",
-        help="audio files or folders to transcribe with both Keras and the ONNX export "
-        "(onnxruntime); exit status 1 when any greedy transcript differs",
+        help="audio files, folders or manifests to transcribe (classify) with both Keras and "
+        "the export (onnxruntime, or the LiteRT interpreter for tflite); exit status 1 when "
+        "any greedy transcript (label) differs",
     )
     p.set_defaults(func=_cmd_export)
 

@@ -333,6 +333,8 @@ class CTCBatches(keras.utils.PyDataset):
         self.drop_remainder = drop_remainder and len(examples.features) > batch_size
         self.augment = tuple(augment)
         self._rng = np.random.default_rng(seed)
+        self._seed = seed
+        self._pass = 0  # epochs since construction (on_epoch_end), part of each batch's seed
         self._frames = frame_lengths(examples.features)
         self._batches = self._make_batches()
 
@@ -394,11 +396,15 @@ class CTCBatches(keras.utils.PyDataset):
 
     def __getitem__(self, index: int) -> dict[str, np.ndarray]:
         batch = collate(self.examples, self._batches[index], self.model)
+        # one generator per (epoch, batch): a batch is augmented the same however often and in
+        # whatever order the engine reads it (Keras peeks at batches to infer their spec)
+        rng = np.random.default_rng([self._seed, self._pass, index])
         for augmentation in self.augment:
-            augmentation(batch["features"], self._frames[self._batches[index]], self._rng)
+            augmentation(batch["features"], self._frames[self._batches[index]], rng)
         return batch
 
     def on_epoch_end(self) -> None:
+        self._pass += 1
         if self.shuffle:
             self._batches = self._make_batches()
 

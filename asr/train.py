@@ -33,6 +33,8 @@ from asr.data import (
     prepare_examples,
 )
 from asr.decoding import greedy_decode_batch
+from asr.distribute import Parallel, adam
+from asr.distribute import setup as setup_parallel
 from asr.errors import AsrError
 from asr.features import FeatureConfig, Normalizer
 from asr.fileio import atomic_path, atomic_write_text
@@ -51,6 +53,7 @@ from asr.shards import is_pack_dir
 from asr.text import Tokenizer
 
 HISTORY_NAME = "history.csv"
+CLIPNORM = 5.0  # the gradient's global norm is clipped to this (CTC's early steps spike)
 SKIPPED_NAME = "skipped.txt"
 HISTORY_FIELDS = ["epoch", "loss", "val_loss", "val_cer", "val_wer", "seconds", "train_xrt"]
 BLANK_WARNING_EPOCHS = 3
@@ -78,6 +81,7 @@ class TrainOptions:
     warp: bool = True  # a random vocal-tract (frequency) warp per training utterance
     init_from: Path | None = None  # start from this model directory's weights (fine-tuning)
     skip_invalid: bool = False  # leave out bad lines/audio/unfit transcripts instead of failing
+    devices: int | None = 1  # split each batch over this many local devices (None: all)
     lr_schedule: str = "constant"  # or "cosine": decay to COSINE_FLOOR x the rate by --epochs
     cmn: bool | None = None  # with init_from: switch per-utterance CMN (normalization refit)
 
@@ -194,6 +198,14 @@ def _check_skipped(skips: list[Skipped], skip_invalid: bool) -> None:
 def train(options: TrainOptions) -> TrainResult:
     """Run `asr train`; returns the best validation CER/WER and throughput."""
     _check_out_dir(options)
+    parallel = setup_parallel(options.devices, options.batch_size)  # bad --devices: nothing made
+    try:
+        return _train(options, parallel)
+    finally:
+        parallel.close()
+
+
+def _train(options: TrainOptions, parallel: Parallel) -> TrainResult:
     out = options.out
     out.mkdir(parents=True, exist_ok=True)
     remove_stale_temp_files(out)  # left by a run killed in the middle of a save
@@ -258,12 +270,49 @@ def train(options: TrainOptions) -> TrainResult:
         f"validating on {len(val_ex.features)}"
     )
 
-    inference = build_inference_model(config)
-    if options.init_from is not None:
-        inference.set_weights(load_inference_model(options.init_from, config).get_weights())
-        log(f"starting from the weights of {options.init_from}")
-    training = build_training_model(inference)
+    if parallel.count > 1:
+        log(
+            f"data parallel over {parallel.count} devices ({', '.join(parallel.names)}), "
+            f"{options.batch_size // parallel.count} utterances each per step"
+        )
+    with parallel.scope():
+        inference = build_inference_model(config)
+        if options.init_from is not None:
+            source = load_inference_model(options.init_from, config)
+            inference.set_weights(source.get_weights())
+            log(f"starting from the weights of {options.init_from}")
+        training = build_training_model(inference)
+    return _fit(
+        options,
+        config,
+        inference,
+        training,
+        train_ex,
+        val_ex,
+        train_set,
+        skipped,
+        norm,
+        parallel,
+        log,
+    )
 
+
+def _fit(
+    options: TrainOptions,
+    config: Config,
+    inference: keras.Model,
+    training: keras.Model,
+    train_ex: Prepared,
+    val_ex: Prepared,
+    train_set: FeatureSet,
+    skipped: list[str],
+    norm: Normalizer,
+    parallel: Parallel,
+    log,
+) -> TrainResult:
+    """Compile, resume if asked, and run ``model.fit`` with the per-epoch callbacks."""
+    out = options.out
+    tokenizer = Tokenizer(config.alphabet)
     augmentations: list[Augmentation] = []
     if options.warp:  # first: masks stay at the mean instead of being warped away from it
         augmentations.append(VocalTractWarp.build(config.features, norm))
@@ -282,7 +331,8 @@ def train(options: TrainOptions) -> TrainResult:
 
     batches = train_batches(0)  # a cosine schedule needs the number of steps per epoch
     rate = learning_rate(options.learning_rate, options.lr_schedule, options.epochs * len(batches))
-    training.compile(optimizer=keras.optimizers.Adam(rate, global_clipnorm=5.0))
+    with parallel.scope():
+        training.compile(optimizer=adam(rate, parallel, CLIPNORM))
     if options.lr_schedule == "cosine":
         log(
             f"learning rate: cosine from {options.learning_rate:g} to "
@@ -293,7 +343,8 @@ def train(options: TrainOptions) -> TrainResult:
     if options.resume:
         folder = latest_resume_state(out)
         if folder is not None:
-            state = load_resume_state(folder, training)
+            with parallel.scope():
+                state = load_resume_state(folder, training)
             initial_epoch = int(state["epoch"])
             _truncate_history(out / HISTORY_NAME, initial_epoch)
             log(f"resuming after epoch {initial_epoch} (best val CER {state['best_cer']:.2%})")
@@ -304,6 +355,7 @@ def train(options: TrainOptions) -> TrainResult:
     monitor = EpochEnd(
         config, inference, training, val_batches, val_ex, tokenizer, out, state, batches, log
     )
+    monitor.parallel = parallel
     callbacks: list[keras.callbacks.Callback] = [monitor]
     if options.progress:
         callbacks.insert(0, TqdmProgress(len(batches)))
@@ -415,16 +467,23 @@ def _tensorboard(out: Path) -> keras.callbacks.Callback | None:
 
 
 def validate(
-    training: keras.Model, batches: CTCBatches, tokenizer: Tokenizer
+    training: keras.Model,
+    batches: CTCBatches,
+    tokenizer: Tokenizer,
+    parallel: Parallel | None = None,
 ) -> tuple[float, list[str]]:
     """Mean per-utterance CTC loss and greedy transcripts (in example order) of ``batches``."""
     texts: dict[int, str] = {}
     losses = []
     for b in range(len(batches)):
         batch = batches[b]
+        rows = len(batch["features"])
+        if parallel is not None:  # a sharded batch must split evenly over the devices
+            batch, rows = parallel.pad_rows(batch)
         out = training.predict_on_batch(batch)
-        losses.append(np.asarray(out["ctc_loss"]))
-        ids = greedy_decode_batch(np.asarray(out["logits"]), batch["input_length"])
+        losses.append(np.asarray(out["ctc_loss"])[:rows])
+        logits = np.asarray(out["logits"])[:rows]
+        ids = greedy_decode_batch(logits, batch["input_length"][:rows])
         for i, seq in zip(batches.batch_indices(b), ids, strict=True):
             texts[int(i)] = tokenizer.decode(seq)
     return float(np.mean(np.concatenate(losses))), [texts[i] for i in range(len(texts))]
@@ -481,6 +540,7 @@ class EpochEnd(keras.callbacks.Callback):
         self.blank_epochs = 0
         self.epoch = 0
         self.non_finite: tuple[int, int, float] | None = None  # (epoch, batch, loss)
+        self.parallel: Parallel | None = None
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self.audio_seconds = self.train_batches.audio_seconds()
@@ -503,7 +563,7 @@ class EpochEnd(keras.callbacks.Callback):
             self.non_finite = self.non_finite or (epoch + 1, 0, loss)
             self.model.stop_training = True
             return
-        val_loss, hyps = validate(self.training, self.val_batches, self.tokenizer)
+        val_loss, hyps = validate(self.training, self.val_batches, self.tokenizer, self.parallel)
         wer, cer = error_rates(self.val_ex.texts, hyps)
         xrt = self.audio_seconds / seconds
         logs.update(val_loss=val_loss, val_cer=cer, val_wer=wer)
