@@ -116,6 +116,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         )
     except (TypeError, ValueError) as e:
         raise _usage(f"invalid model settings: {e}") from e
+    if args.num_processes > 1 and not args.coordinator:
+        raise _usage("--num-processes needs --coordinator HOST:PORT (process 0's address)")
     if args.cmn is not None and not args.init_from:
         if args.resume:
             raise _usage("--cmn changes a model's features; --resume keeps them: drop --cmn")
@@ -144,6 +146,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
             lr_schedule=args.lr_schedule,
             cmn=args.cmn if args.init_from else None,
             devices=parse_devices(args.devices),
+            coordinator=args.coordinator,
+            num_processes=args.num_processes,
+            process_id=args.process_id,
         )
     )
     print(
@@ -836,6 +841,14 @@ def build_parser() -> argparse.ArgumentParser:
         "segment, segments cut at pauses. E.g. arecord -f S16_LE -r 16000 -c 1 | asr stream -",
     )
     p.add_argument(
+        "--coordinator",
+        metavar="HOST:PORT",
+        help="several processes (machines) train as one: process 0's address; with "
+        "--num-processes and --process-id (JAX backend, keras.distribution.initialize)",
+    )
+    p.add_argument("--num-processes", type=int, default=1, help="processes in the run")
+    p.add_argument("--process-id", type=int, default=0, help="this process: 0 writes --out")
+    p.add_argument(
         "source",
         nargs="?",
         help="- reads standard input: a WAV stream (its header gives rate and channels) or "
@@ -1101,10 +1114,13 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if _needs_keras(args):
         _quiet_backends()
-    from asr.errors import AsrError
+    from asr.errors import AsrError, ProcessLost
 
     try:
         return args.func(args)
+    except ProcessLost as e:
+        print(f"asr {args.command}: error: {e}", file=sys.stderr, flush=True)
+        os._exit(EXIT_ERROR)  # the dead peer would hold the engine's exit barrier for minutes
     except (AsrError, _UsageError) as e:
         print(f"asr {args.command}: error: {e}", file=sys.stderr)
         return EXIT_ERROR

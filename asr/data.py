@@ -319,6 +319,7 @@ class CTCBatches(keras.utils.PyDataset):
         seed: int = 0,
         drop_remainder: bool = False,
         augment: Sequence[Augmentation] = (),
+        share: tuple[int, int] = (0, 1),
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
@@ -332,6 +333,7 @@ class CTCBatches(keras.utils.PyDataset):
         # remainder each epoch because of the jittered sort).
         self.drop_remainder = drop_remainder and len(examples.features) > batch_size
         self.augment = tuple(augment)
+        self.share = share  # (process, processes): this process feeds its slice of each batch
         self._rng = np.random.default_rng(seed)
         self._seed = seed
         self._pass = 0  # epochs since construction (on_epoch_end), part of each batch's seed
@@ -395,12 +397,19 @@ class CTCBatches(keras.utils.PyDataset):
         return self._batches[index]
 
     def __getitem__(self, index: int) -> dict[str, np.ndarray]:
-        batch = collate(self.examples, self._batches[index], self.model)
-        # one generator per (epoch, batch): a batch is augmented the same however often and in
-        # whatever order the engine reads it (Keras peeks at batches to infer their spec)
-        rng = np.random.default_rng([self._seed, self._pass, index])
+        rows = self._batches[index]
+        process, processes = self.share
+        widths = None
+        if processes > 1:  # all processes pad to the global batch's widths, from lengths alone
+            widths = self._widths(rows)
+            step = len(rows) // processes
+            rows = rows[process * step : (process + 1) * step]
+        batch = collate(self.examples, rows, self.model, widths)
+        # one generator per (epoch, batch, process): a batch is augmented the same however
+        # often and in whatever order the engine reads it (Keras peeks to infer its spec)
+        rng = np.random.default_rng([self._seed, self._pass, index, process])
         for augmentation in self.augment:
-            augmentation(batch["features"], self._frames[self._batches[index]], rng)
+            augmentation(batch["features"], self._frames[rows], rng)
         return batch
 
     def on_epoch_end(self) -> None:
@@ -484,12 +493,23 @@ class SpecAugment:
                     x[row, :n, lo : lo + width] = 0.0
 
 
-def collate(examples: Prepared, idx: np.ndarray, model: ModelConfig) -> dict[str, np.ndarray]:
-    """Zero-pad one batch to bucketed widths; zeros are the normalized mean, as in inference."""
+def collate(
+    examples: Prepared,
+    idx: np.ndarray,
+    model: ModelConfig,
+    widths: tuple[int, int] | None = None,
+) -> dict[str, np.ndarray]:
+    """Zero-pad one batch to bucketed widths; zeros are the normalized mean, as in inference.
+
+    ``widths`` (frames, labels) pads a process's rows like the whole global batch they are
+    part of: every process of a multi-process step must feed arrays of one shape."""
     feats = [examples.features[i] for i in idx]
     labels = [examples.labels[i] for i in idx]
-    width = bucket_width(max(f.shape[0] for f in feats))
-    lab_width = label_width(width, max(len(lb) for lb in labels), model)
+    if widths is None:
+        width = bucket_width(max(f.shape[0] for f in feats))
+        lab_width = label_width(width, max(len(lb) for lb in labels), model)
+    else:
+        width, lab_width = widths
     x = np.zeros((len(idx), width, feats[0].shape[1]), dtype=np.float32)
     y = np.zeros((len(idx), lab_width), dtype=np.int32)
     for row, (f, lb) in enumerate(zip(feats, labels, strict=True)):

@@ -29,3 +29,8 @@ class ConfigError(AsrError, ValueError):
 
 class SynthError(AsrError, RuntimeError):
     """A speech synthesizer that is missing or failed."""
+
+
+class ProcessLost(AsrError, RuntimeError):
+    """Another process of a multi-process run died or lost contact. The CLI exits at once
+    after saying so: waiting for the engine's shutdown barrier would only time out."""

@@ -6,11 +6,13 @@ Each epoch ends with validation loss, CER and WER, a history.csv row, TensorBoar
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import math
 import os
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -33,9 +35,9 @@ from asr.data import (
     prepare_examples,
 )
 from asr.decoding import greedy_decode_batch
-from asr.distribute import Parallel, adam
+from asr.distribute import Parallel, adam, initialize_processes
 from asr.distribute import setup as setup_parallel
-from asr.errors import AsrError
+from asr.errors import AsrError, ProcessLost
 from asr.features import FeatureConfig, Normalizer
 from asr.fileio import atomic_path, atomic_write_text
 from asr.manifest import read_manifest_report
@@ -82,6 +84,9 @@ class TrainOptions:
     init_from: Path | None = None  # start from this model directory's weights (fine-tuning)
     skip_invalid: bool = False  # leave out bad lines/audio/unfit transcripts instead of failing
     devices: int | None = 1  # split each batch over this many local devices (None: all)
+    coordinator: str | None = None  # HOST:PORT of process 0, for a multi-process JAX run
+    num_processes: int = 1
+    process_id: int = 0
     lr_schedule: str = "constant"  # or "cosine": decay to COSINE_FLOOR x the rate by --epochs
     cmn: bool | None = None  # with init_from: switch per-utterance CMN (normalization refit)
 
@@ -197,7 +202,10 @@ def _check_skipped(skips: list[Skipped], skip_invalid: bool) -> None:
 
 def train(options: TrainOptions) -> TrainResult:
     """Run `asr train`; returns the best validation CER/WER and throughput."""
-    _check_out_dir(options)
+    if options.num_processes > 1:
+        initialize_processes(options.coordinator or "", options.num_processes, options.process_id)
+    if options.process_id == 0:  # the others write nothing, so they check nothing either
+        _check_out_dir(options)
     parallel = setup_parallel(options.devices, options.batch_size)  # bad --devices: nothing made
     try:
         return _train(options, parallel)
@@ -207,8 +215,9 @@ def train(options: TrainOptions) -> TrainResult:
 
 def _train(options: TrainOptions, parallel: Parallel) -> TrainResult:
     out = options.out
-    out.mkdir(parents=True, exist_ok=True)
-    remove_stale_temp_files(out)  # left by a run killed in the middle of a save
+    if parallel.chief:
+        out.mkdir(parents=True, exist_ok=True)
+        remove_stale_temp_files(out)  # left by a run killed in the middle of a save
     keras.utils.set_random_seed(options.seed)
     if options.resume:
         config = load_config(out)
@@ -221,7 +230,7 @@ def _train(options: TrainOptions, parallel: Parallel) -> TrainResult:
             config = dataclasses.replace(config, features=features, mean=(), std=())
     else:
         config = options.config
-    log = _log(options.progress)
+    log = _log(options.progress and parallel.chief)
 
     skip = options.skip_invalid
     train_set, train_bad = load_feature_set(
@@ -256,10 +265,11 @@ def _train(options: TrainOptions, parallel: Parallel) -> TrainResult:
         ),
     ]
     _check_skipped(skips, skip)
-    if not options.resume:
-        save_config(config, out)  # only now: bad input must not leave a half-made --out
     skipped = [m for s in skips for m in s.messages]
-    _write_skipped(out, skipped)
+    if parallel.chief:
+        if not options.resume:
+            save_config(config, out)  # only now: bad input must not leave a half-made --out
+        _write_skipped(out, skipped)
     for s in skips:
         if s.messages:
             log(f"{s.summary()}; first: {s.messages[0]}")
@@ -272,8 +282,9 @@ def _train(options: TrainOptions, parallel: Parallel) -> TrainResult:
 
     if parallel.count > 1:
         log(
-            f"data parallel over {parallel.count} devices ({', '.join(parallel.names)}), "
-            f"{options.batch_size // parallel.count} utterances each per step"
+            f"data parallel over {parallel.count} devices ({', '.join(parallel.names)})"
+            + (f" in {parallel.num_processes} processes" if parallel.num_processes > 1 else "")
+            + f", {options.batch_size // parallel.count} utterances each per step"
         )
     with parallel.scope():
         inference = build_inference_model(config)
@@ -327,6 +338,7 @@ def _fit(
             seed=options.seed + epoch,
             drop_remainder=True,
             augment=augmentations,
+            share=parallel.share,
         )
 
     batches = train_batches(0)  # a cosine schedule needs the number of steps per epoch
@@ -357,19 +369,30 @@ def _fit(
     )
     monitor.parallel = parallel
     callbacks: list[keras.callbacks.Callback] = [monitor]
-    if options.progress:
+    if options.progress and parallel.chief:
         callbacks.insert(0, TqdmProgress(len(batches)))
-    tensorboard = _tensorboard(out)
+    tensorboard = _tensorboard(out) if parallel.chief else None
     if tensorboard is not None:
         callbacks.append(tensorboard)
     if initial_epoch < options.epochs:
-        training.fit(
-            batches,
-            epochs=options.epochs,
-            initial_epoch=initial_epoch,
-            callbacks=callbacks,
-            verbose=0,
-        )
+        try:
+            training.fit(
+                batches,
+                epochs=options.epochs,
+                initial_epoch=initial_epoch,
+                callbacks=callbacks,
+                verbose=0,
+            )
+        except Exception as e:
+            if parallel.num_processes == 1 or "JaxRuntimeError" not in type(e).__name__:
+                raise
+            saved = max(initial_epoch, monitor.last_epoch)
+            n = parallel.num_processes
+            raise ProcessLost(
+                f"process {parallel.process_id} of {n}: another process died or lost contact "
+                f"({str(e).splitlines()[0][:200]}); start all {n} again with --resume: the "
+                f"run continues after epoch {saved}"
+            ) from e
     if monitor.non_finite is not None:
         last_good = max(initial_epoch, monitor.last_epoch)
         raise AsrError(_non_finite_message(monitor.non_finite, out, last_good))
@@ -569,11 +592,21 @@ class EpochEnd(keras.callbacks.Callback):
         logs.update(val_loss=val_loss, val_cer=cer, val_wer=wer)
         self.last_epoch, self.last_xrt = epoch + 1, xrt
         improved = cer < self.state["best_cer"]
+        chief = self.parallel is None or self.parallel.chief  # only process 0 writes
         if improved:
-            save_inference_model(self.inference, self.out, self.config)
             self.state.update(best_cer=cer, best_wer=wer, best_epoch=epoch + 1)
-        self._append_history([epoch + 1, loss, val_loss, cer, wer, seconds, xrt])
-        save_resume_state(self.out, epoch + 1, self.training, self.state)
+        # Saving builds a stock twin of the model and reads every variable: under a
+        # multi-process distribution those are collective steps, so every process saves,
+        # and all but process 0 into a private scratch folder that is thrown away.
+        with contextlib.ExitStack() as stack:
+            out = self.out
+            if not chief:
+                out = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="asr-")))
+            if improved:
+                save_inference_model(self.inference, out, self.config)
+            if chief:
+                self._append_history([epoch + 1, loss, val_loss, cer, wer, seconds, xrt])
+            save_resume_state(out, epoch + 1, self.training, self.state)
         self.log(
             f"epoch {epoch + 1}: loss {loss:.3f}  val_loss {val_loss:.3f}  "
             f"val CER {cer:.2%}  WER {wer:.2%}  {seconds:.0f}s ({xrt:.0f}x real time)"

@@ -14,6 +14,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import h5py
@@ -125,3 +126,88 @@ def test_devices_errors_are_one_line_and_write_nothing(
     line = one_line_error(capsys.readouterr().err)
     assert "--devices 64" in line and "ask for at most" in line
     assert not out.exists()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _workers(argv: list[str], logs: Path, processes: int = 2) -> list[subprocess.Popen]:
+    """``processes`` JAX processes of one run, talking over loopback; stderr to logs/I.txt."""
+    port = _free_port()
+    env = {
+        **os.environ,
+        "KERAS_BACKEND": "jax",
+        "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+    }
+    env.pop("XLA_FLAGS", None)  # one device per process
+    logs.mkdir(parents=True, exist_ok=True)
+    workers = []
+    for i in range(processes):
+        run = [*argv, "--coordinator", f"127.0.0.1:{port}", "--num-processes", str(processes)]
+        run += ["--process-id", str(i)]
+        with (logs / f"{i}.txt").open("w") as err:
+            workers.append(
+                subprocess.Popen(
+                    [sys.executable, "-c", _RUN, json.dumps([run])],
+                    env=env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=err,
+                    text=True,
+                )
+            )
+    return workers
+
+
+def _log_lines(logs: Path, i: int) -> str:
+    """A worker's stderr without the engines' start-up chatter and C++ stack frames."""
+    lines = (logs / f"{i}.txt").read_text().splitlines()
+    keep = [x for x in lines if not x.lstrip().startswith(("@", "I0000", "WARNING: All"))]
+    return "\n".join(keep[-40:])
+
+
+@pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="JAX is not installed")
+def test_two_processes_train_like_one(corpus: Corpus, tmp_path: Path) -> None:
+    """Two processes over 127.0.0.1, one device each, a global batch of 8 (4 rows each),
+    train like one process on the same batches. Augmentation is off: its draws are per
+    process (statistically the same, not bit for bit)."""
+    one, two = tmp_path / "one", tmp_path / "two"
+    flags = (*BUCKETED_FLAGS, "--no-augment")
+    done = _run("jax", [train_argv(corpus, one, 2, flags=flags)])
+    assert done.returncode == 0, done.stderr[-3000:]
+    logs = tmp_path / "logs"
+    workers = _workers(train_argv(corpus, two, 2, flags=flags), logs)
+    codes = [w.wait(timeout=600) for w in workers]
+    assert codes == [0, 0], _log_lines(logs, 0) + "\n----\n" + _log_lines(logs, 1)
+    assert "in 2 processes, 4 utterances each per step" in (logs / "0.txt").read_text()
+    assert "epoch 1:" not in (logs / "1.txt").read_text()  # process 1 neither logs nor writes
+    _same_training(one, two)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="JAX is not installed")
+def test_a_killed_process_stops_the_run_and_resume_continues_it(
+    corpus: Corpus, tmp_path: Path
+) -> None:
+    run, logs = tmp_path / "run", tmp_path / "logs"
+    argv = train_argv(corpus, run, 12, flags=BUCKETED_FLAGS)
+    workers = _workers(argv, logs)
+    deadline = time.monotonic() + 300
+    while not (run / "resume" / "latest").is_file() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert (run / "resume" / "latest").is_file(), _log_lines(logs, 0)
+    workers[1].kill()
+    assert workers[0].wait(timeout=120) == 2  # at once, not after the engine's heartbeat timeout
+    error = (logs / "0.txt").read_text().strip().splitlines()[-1]
+    assert error.startswith("asr train: error: process 0 of 2: another process died"), error
+    assert "start all 2 again with --resume" in error
+    done = len(_history(run))
+    assert f"continues after epoch {done}" in error
+    assert 1 <= done < 12
+    workers = _workers([*argv, "--resume"], tmp_path / "logs2")
+    codes = [w.wait(timeout=600) for w in workers]
+    assert codes == [0, 0], _log_lines(tmp_path / "logs2", 0)
+    assert len(_history(run)) == 12
