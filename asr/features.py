@@ -13,6 +13,7 @@ from typing import Literal
 import numpy as np
 import python_speech_features as psf
 import scipy.fft
+import scipy.ndimage
 
 SAMPLE_RATE = 16000  # Hz
 WINDOW_SECONDS = 0.025  # 400 samples at 16 kHz
@@ -111,10 +112,19 @@ def zero_crossing_rate(samples: np.ndarray, config: FeatureConfig) -> np.ndarray
     return (signs[:, 1:] != signs[:, :-1]).mean(axis=1).astype(np.float32)
 
 
+DELTA_WINDOW = 2
+# python_speech_features' delta regression (frames repeated at the edges) as one correlation:
+# d[t] = sum_n n (x[t+n] - x[t-n]) / (2 sum_n n^2). psf.delta loops over frames in Python,
+# which made reading a sharded pack 4x slower than training needs; the numbers are the same.
+_DELTA_WEIGHTS = np.arange(-DELTA_WINDOW, DELTA_WINDOW + 1) / (
+    2.0 * sum(n * n for n in range(1, DELTA_WINDOW + 1))
+)
+
+
 def add_deltas(base: np.ndarray) -> np.ndarray:
     """Append first and second differences (window 2) along the time axis."""
-    d1 = psf.delta(base, 2)
-    d2 = psf.delta(d1, 2)
+    d1 = scipy.ndimage.correlate1d(base, _DELTA_WEIGHTS, axis=0, mode="nearest")
+    d2 = scipy.ndimage.correlate1d(d1, _DELTA_WEIGHTS, axis=0, mode="nearest")
     return np.concatenate([base, d1, d2], axis=1).astype(np.float32)
 
 

@@ -93,3 +93,16 @@ def test_mfcc_warp_mimics_a_frequency_scaled_voice(up: int, down: int) -> None:
         return float(np.linalg.norm((plain @ frequency_warp(cfg, a) - scaled)[1:]))
 
     assert distance(alpha) < 0.75 * distance(1.0) < distance(1 / alpha)
+
+
+@pytest.mark.parametrize("frames", [1, 2, 3, 4, 5, 97])
+def test_deltas_equal_python_speech_features_regression(frames: int) -> None:
+    """add_deltas is psf.delta (window 2, edge frames repeated) as one vectorized correlation."""
+    import python_speech_features as psf
+
+    from asr.features import add_deltas
+
+    x = np.random.default_rng(frames).normal(size=(frames, 13)).astype(np.float32)
+    d1 = psf.delta(x, 2)
+    expected = np.concatenate([x, d1, psf.delta(d1, 2)], axis=1)
+    np.testing.assert_allclose(add_deltas(x), expected, atol=1e-6)
