@@ -24,7 +24,7 @@ from asr.classmetrics import ClassReport, score_classes
 from asr.config import ClassifierModelConfig, Config, load_config, shipped_model_dir
 from asr.errors import AsrError, AudioError, ConfigError, ManifestError
 from asr.features import Normalizer, compute_features
-from asr.runtime import ONNX_NAME, classifier_onnx, uses_onnx
+from asr.runtime import ONNX_NAME, TFLITE_NAME, classifier_onnx, uses_onnx, uses_tflite
 
 BACKGROUND = "_background_"  # a per-frame model's class for frames outside any clip's sound
 # Classes that are not events: detect reports spans of every other class.
@@ -177,6 +177,10 @@ class Classifier:
                 f"{model_dir}: a {config.task} model, not a classifier; "
                 "use asr transcribe, or train one with asr classify train"
             )
+        if uses_tflite(model_dir, runtime):
+            from asr.tflite_runtime import classifier_tflite
+
+            return cls(classifier_tflite(model_dir / TFLITE_NAME, config), config)
         if uses_onnx(model_dir, runtime):
             return cls(classifier_onnx(model_dir / ONNX_NAME, config), config)
         from asr.modelio import load_inference_model

@@ -1,4 +1,5 @@
-"""``asr export``: a model directory's inference model as ONNX or a TensorFlow SavedModel.
+"""``asr export``: a model directory's inference model as ONNX, TFLite (LiteRT) or a
+TensorFlow SavedModel.
 
 Why it works without graph surgery: model.keras holds only stock Keras layers and ops (see
 ``asr.modelio.save_inference_model``), so Keras's own exporter (``Model.export``, tf2onnx
@@ -11,8 +12,17 @@ and crnn ones take ``features`` and ``input_length``. Their outputs are softmax
 probabilities, ``(B, C)`` per clip or ``(B, T, C)`` per frame, and the windows, averaging
 and spans around them stay in NumPy (``Classifier``).
 
+TFLite goes through Keras's LiteRT exporter (``format="litert"``: SavedModel, then
+``tf.lite.TFLiteConverter``) with the converter held to builtin ops. Keras's default adds
+TensorFlow's "Flex" ops, which the standalone LiteRT runtime (``ai-edge-litert``) cannot
+run; builtins alone convert an RNN's time loop to TFLite ``WHILE`` subgraphs only when each
+step's state has a static shape (the converter otherwise fails with "'tf.TensorListReserve'
+op requires element_shape to be static"), so a model with an RNN layer is exported with a
+batch of 1 and a dynamic time axis, and ``asr.tflite_runtime.TfliteModel`` runs a batch row
+by row. Models without one (dense, cnn) keep a dynamic batch.
+
 ``check_onnx`` runs the export with onnxruntime beside Keras and compares greedy transcripts
-(a classifier's predicted labels).
+(a classifier's predicted labels); ``check_tflite`` does the same with the LiteRT interpreter.
 """
 
 from __future__ import annotations
@@ -29,7 +39,8 @@ from asr.config import load_config
 from asr.errors import AsrError
 from asr.fileio import atomic_path, refuse_overwrite
 
-FORMATS = {"onnx": "model.onnx", "savedmodel": "savedmodel"}  # --format -> default file name
+# --format -> default file name
+FORMATS = {"onnx": "model.onnx", "savedmodel": "savedmodel", "tflite": "model.tflite"}
 _KERAS_FORMAT = {"onnx": "onnx", "savedmodel": "tf_saved_model"}
 
 
@@ -86,11 +97,12 @@ def export_model(
     force: bool = False,
 ) -> Path:
     """Write the inference model of ``model_dir`` in ``fmt``; returns where (default
-    ``DIR/model.onnx`` or ``DIR/savedmodel``).
+    ``DIR/model.onnx``, ``DIR/model.tflite`` or ``DIR/savedmodel``).
 
     Raises:
         AsrError: an unknown format, an existing output without ``force``, a missing
-            converter (tf2onnx for ONNX), or a bad model directory.
+            converter (tf2onnx for ONNX; TensorFlow as the Keras backend for TFLite), or a
+            bad model directory.
     """
     if fmt not in FORMATS:
         raise AsrError(f"unknown export format {fmt!r}; choose one of {sorted(FORMATS)}")
@@ -112,6 +124,9 @@ def export_model(
             raise AsrError("ONNX export needs tf2onnx: pip install 'asr[export]'") from e
         with atomic_path(target, suffix=".onnx") as tmp:
             model.export(str(tmp), format="onnx", verbose=False)
+    elif fmt == "tflite":
+        with atomic_path(target, suffix=".tflite") as tmp:
+            _export_tflite(model, tmp)
     else:
         tmp = target.with_name(f".{target.name}.tmp")
         shutil.rmtree(tmp, ignore_errors=True)
@@ -120,6 +135,37 @@ def export_model(
             shutil.rmtree(target)
         os.replace(tmp, target)
     return target
+
+
+def _export_tflite(model, path: Path) -> None:
+    """``model`` as a .tflite of builtin ops only (no Flex ops): batch 1 when it has an RNN
+    layer (see the module docstring), else a dynamic batch; time stays dynamic unless the
+    model fixes it (dense/cnn classifiers)."""
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        raise AsrError(
+            "TFLite export needs TensorFlow as the Keras backend (KERAS_BACKEND=tensorflow), "
+            f"not {keras.backend.backend()}"
+        )
+    import tensorflow as tf
+
+    recurrent = any(
+        isinstance(layer, (keras.layers.RNN, keras.layers.Bidirectional))
+        for layer in model._flatten_layers()
+    )
+    batch = 1 if recurrent else None
+    signature = {
+        name: tf.TensorSpec((batch, *tensor.shape[1:]), tensor.dtype, name=name)
+        for name, tensor in model.input.items()
+    }
+    model.export(
+        str(path),
+        format="litert",
+        verbose=False,
+        input_signature=[signature],
+        target_spec={"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS]},
+    )
 
 
 def _warm_up(model) -> None:
@@ -143,7 +189,9 @@ def check_onnx(
     except ImportError as e:
         raise AsrError("checking an ONNX export needs onnxruntime: pip install onnxruntime") from e
     if load_config(Path(model_dir)).task == CLASSIFY:
-        return _check_classifier(model_dir, onnx_path, paths)
+        from asr.runtime import classifier_onnx
+
+        return _check_classifier(model_dir, classifier_onnx, onnx_path, paths)
     from asr.audio import load_audio
     from asr.transcribe import Transcriber
 
@@ -167,23 +215,51 @@ def check_onnx(
     )
 
 
+def check_tflite(
+    model_dir: str | os.PathLike, tflite_path: str | os.PathLike, paths: list[str]
+) -> Agreement | LabelAgreement:
+    """Greedy transcripts of ``paths`` from Keras and from ``tflite_path`` under the LiteRT
+    interpreter (``asr.tflite_runtime.TfliteModel``), each through the same ``Transcriber``
+    code (normalized features, length-sorted padded batches); for a classifier directory,
+    the predicted labels (``LabelAgreement``)."""
+    from asr.tflite_runtime import TfliteModel, classifier_tflite
+
+    if load_config(Path(model_dir)).task == CLASSIFY:
+        return _check_classifier(model_dir, classifier_tflite, tflite_path, paths)
+    from asr.audio import load_audio
+    from asr.transcribe import Transcriber
+
+    keras_side = Transcriber.load(model_dir, lm=None, runtime="keras")
+    lite_side = Transcriber(TfliteModel(tflite_path), keras_side.config)
+    rate = keras_side.config.features.sample_rate
+    feats = [keras_side.features(load_audio(p, rate)) for p in paths]
+    ours, theirs = keras_side.logits(feats), lite_side.logits(feats)
+    diff = max(float(np.abs(a - b).max()) for a, b in zip(ours, theirs, strict=True))
+    return Agreement(
+        tuple(paths),
+        tuple(keras_side.decode(lg)[0] for lg in ours),
+        tuple(keras_side.decode(lg)[0] for lg in theirs),
+        diff,
+    )
+
+
 def _check_classifier(
-    model_dir: str | os.PathLike, onnx_path: str | os.PathLike, paths: list[str]
+    model_dir: str | os.PathLike, wrap, export_path: str | os.PathLike, paths: list[str]
 ) -> LabelAgreement:
-    """Each file's predicted label from Keras and from the export, through the same
-    ``Classifier`` code (windows, padded batches, averaging); the difference is the largest
-    of the clip probabilities and, for a per-frame model, of every frame's."""
+    """Each file's predicted label from Keras and from the export (``wrap(export_path,
+    config)``: an OnnxModel or a TfliteModel), through the same ``Classifier`` code
+    (windows, padded batches, averaging); the difference is the largest of the clip
+    probabilities and, for a per-frame model, of every frame's."""
     from asr.classify import Classifier
-    from asr.runtime import classifier_onnx
 
     keras_side = Classifier.load(model_dir, runtime="keras")
-    onnx_side = Classifier(classifier_onnx(onnx_path, keras_side.config), keras_side.config)
+    export_side = Classifier(wrap(export_path, keras_side.config), keras_side.config)
     feats = [keras_side.features(p) for p in paths]
-    ours, theirs = keras_side.clip_probabilities(feats), onnx_side.clip_probabilities(feats)
+    ours, theirs = keras_side.clip_probabilities(feats), export_side.clip_probabilities(feats)
     diff = float(np.abs(ours - theirs).max())
     if keras_side.spec.per_frame:
         for f in feats:
-            a, b = keras_side.frame_probabilities(f), onnx_side.frame_probabilities(f)
+            a, b = keras_side.frame_probabilities(f), export_side.frame_probabilities(f)
             diff = max(diff, float(np.abs(a - b).max()))
     labels = keras_side.labels
     return LabelAgreement(

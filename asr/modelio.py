@@ -19,7 +19,7 @@ from asr.architectures import get_architecture
 from asr.config import MODEL_NAME, Config
 from asr.errors import ConfigError
 from asr.fileio import atomic_path, atomic_write_text, make_private_dir, stale_temp_files
-from asr.runtime import ONNX_NAME
+from asr.runtime import ONNX_NAME, TFLITE_NAME
 
 RESUME_DIR = "resume"
 LATEST = "latest"
@@ -39,7 +39,8 @@ def save_inference_model(model: keras.Model, model_dir: Path, config: Config) ->
     with atomic_path(path, suffix=".keras") as tmp:
         stock.save(tmp)
     # An export of the weights this file replaces would be used in its place: drop it.
-    (Path(model_dir) / ONNX_NAME).unlink(missing_ok=True)
+    for name in (ONNX_NAME, TFLITE_NAME):
+        (Path(model_dir) / name).unlink(missing_ok=True)
     return path
 
 

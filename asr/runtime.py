@@ -19,7 +19,9 @@ import numpy as np
 from asr.errors import ConfigError
 
 ONNX_NAME = "model.onnx"
-RUNTIMES = ("auto", "onnx", "keras")  # auto: ONNX when the directory and Python allow it
+TFLITE_NAME = "model.tflite"  # asr export --format tflite (asr.tflite_runtime runs it)
+# auto: ONNX when the directory and Python allow it; model.tflite runs only when asked for
+RUNTIMES = ("auto", "onnx", "tflite", "keras")
 CTC_INPUTS = frozenset({"features", "input_length"})
 # dense/cnn classifiers take only features (a fixed frame count); lstm/crnn also lengths
 CLASSIFIER_INPUTS = (frozenset({"features"}), CTC_INPUTS)
@@ -74,6 +76,17 @@ def classifier_onnx(path: str | os.PathLike, config: Any) -> OnnxModel:
         ConfigError: the export belongs to another model (re-run asr export).
     """
     model = OnnxModel(path, CLASSIFIER_INPUTS)
+    check_classifier_export(model, path, config)
+    return model
+
+
+def check_classifier_export(model: Any, path: str | os.PathLike, config: Any) -> None:
+    """Refuse an exported classifier (an OnnxModel or a TfliteModel) whose inputs, frame
+    count and widths are not those ``config`` describes.
+
+    Raises:
+        ConfigError: the export belongs to another model (re-run asr export).
+    """
     spec = config.model
     want = CTC_INPUTS if spec.recurrent else CLASSIFIER_INPUTS[0]
     dims = (model.input_dim, model.output_dim, model.frames or 0)
@@ -86,7 +99,6 @@ def classifier_onnx(path: str | os.PathLike, config: Any) -> OnnxModel:
             f"{spec.frames or 'any'} frames x {config.features.dim} dims and "
             f"{config.num_classes} classes; re-run asr export"
         )
-    return model
 
 
 def onnx_available() -> bool:
@@ -110,11 +122,27 @@ def uses_onnx(model_dir: str | os.PathLike, runtime: str = "auto") -> bool:
             else ("onnxruntime (pip install onnxruntime)")
         )
         raise ConfigError(f"the ONNX runtime needs {missing}")
-    return runtime != "keras" and has_file and onnx_available()
+    return runtime not in ("keras", "tflite") and has_file and onnx_available()
+
+
+def uses_tflite(model_dir: str | os.PathLike, runtime: str = "auto") -> bool:
+    """Whether ``model_dir`` runs its model.tflite under the LiteRT interpreter: only when
+    ``runtime`` is "tflite" (auto prefers onnxruntime, which runs a padded batch at once).
+
+    Raises:
+        ConfigError: an unknown runtime, or "tflite" asked for without model.tflite.
+    """
+    if runtime not in RUNTIMES:
+        raise ConfigError(f"unknown runtime {runtime!r}; choose one of {list(RUNTIMES)}")
+    path = Path(model_dir) / TFLITE_NAME
+    if runtime == "tflite" and not path.is_file():
+        raise ConfigError(f"the TFLite runtime needs {path} (run asr export --format tflite)")
+    return runtime == "tflite"
 
 
 def model_dims(model: Any) -> tuple[int, int]:
-    """(feature dims in, classes out) of a Keras inference model or an OnnxModel."""
-    if isinstance(model, OnnxModel):
+    """(feature dims in, classes out) of a Keras inference model or an exported one (an
+    OnnxModel or a ``asr.tflite_runtime.TfliteModel``)."""
+    if isinstance(model, OnnxModel) or hasattr(model, "output_dim"):
         return model.input_dim, model.output_dim
     return int(model.input["features"].shape[-1]), int(model.output.shape[-1])
