@@ -63,7 +63,9 @@ def _cmd_transcribe(args: argparse.Namespace) -> int:
         print(f"asr transcribe: skipped {error}", file=sys.stderr)
 
     paths = _audio_paths(args.audio, report)
-    transcriber = Transcriber.load(args.model, lm=_lm_choice(args), runtime=args.runtime)
+    transcriber = Transcriber.load(
+        args.model, lm=_lm_choice(args), runtime=args.runtime, **_word_choice(args)
+    )
     results = transcriber.transcribe_files(
         paths, decoder=args.decoder, beam_width=args.beam_width, on_error=report
     )
@@ -358,8 +360,9 @@ def _cmd_stream(args: argparse.Namespace) -> int:
     if args.channels < 1 or args.beam_width < 1:
         raise _usage("--channels and --beam-width must be >= 1")
     lm = _lm_choice(args)
+    words = _word_choice(args)
     source = Microphone() if args.mic else PipeReader(sys.stdin.buffer, args.rate, args.channels)
-    transcriber = Transcriber.load(args.model, lm=lm, runtime=args.runtime)
+    transcriber = Transcriber.load(args.model, lm=lm, runtime=args.runtime, **words)
     streamer = StreamTranscriber(transcriber, args.decoder, args.beam_width)
     writer = UpdateWriter(args.format)
     stop = threading.Event()
@@ -408,10 +411,97 @@ def _lm_choice(args: argparse.Namespace) -> str | None:
     return None if args.no_lm else (args.lm or "auto")
 
 
+def _word_choice(args: argparse.Namespace) -> dict:
+    """Transcriber.load's word-LM keywords from --word-lm FILE / --no-word-lm (default: the
+    model directory's words.arpa, if any), --word-weight and --hotword; like the character
+    LM they only change beam search, so asking for them with greedy decoding is an error."""
+    from asr.decoding import Hotwords
+
+    if args.word_lm and args.no_word_lm:
+        raise _usage("--word-lm and --no-word-lm contradict each other; pass one")
+    asked = [
+        flag
+        for flag, value in (
+            ("--word-lm", args.word_lm),
+            ("--word-weight", args.word_weight is not None),
+            ("--hotword", args.hotword),
+        )
+        if value
+    ]
+    if asked and args.decoder != "beam":
+        raise _usage(f"{asked[0]} is used by beam search only; add --decoder beam")
+    if args.word_lm and not Path(args.word_lm).is_file():
+        raise _usage(
+            f"{args.word_lm}: word language model not found; make one with `asr lm --word`"
+        )
+    try:
+        hotwords = Hotwords.parse(args.hotword or [])
+    except ValueError as e:
+        raise _usage(str(e)) from e
+    return {
+        "word_lm": None if args.no_word_lm else (args.word_lm or "auto"),
+        "hotwords": hotwords or None,
+        "word_weight": args.word_weight,
+    }
+
+
+def _cmd_word_lm(args: argparse.Namespace) -> int:
+    """`asr lm --word`: a word n-gram LM in ARPA format."""
+    from asr.fileio import refuse_overwrite
+    from asr.lm import read_sentences
+    from asr.wordlm import DEFAULT_BONUS, DEFAULT_ORDER, DEFAULT_WEIGHT, WordLM
+
+    if args.tune:
+        raise _usage(
+            "--tune chooses a character LM's weights; for a word LM compare "
+            "`asr evaluate --decoder beam --word-weight W` on validation data"
+        )
+    if not args.text:
+        raise _usage("name text files or manifests to build the word LM from")
+    out = Path(args.out)
+    refuse_overwrite(out, args.force)
+    if not out.parent.is_dir():
+        raise _usage(f"{out}: folder {out.parent} does not exist; create it first")
+    order = DEFAULT_ORDER if args.order is None else args.order
+    if order < 1 or args.min_count < 1 or (args.max_vocab is not None and args.max_vocab < 1):
+        raise _usage("--order, --min-count and --max-vocab must be >= 1")
+    sentences: list[str] = []
+    for source in args.text:
+        sentences += read_sentences(Path(source))
+    if args.unique:
+        sentences = sorted(set(sentences))
+    try:
+        lm = WordLM.train(
+            sentences,
+            order,
+            min_count=args.min_count,
+            max_vocab=args.max_vocab,
+            weight=DEFAULT_WEIGHT if args.weight is None else args.weight,
+            bonus=DEFAULT_BONUS if args.bonus is None else args.bonus,
+        )
+    except ValueError as e:
+        raise _usage(str(e)) from e
+    lm.save(out)
+    words = sum(len(s.split()) for s in sentences)
+    print(
+        f"{out}: {order}-gram word LM (ARPA) from {len(sentences)} sentences ({words} words), "
+        f"{lm.vocab_size} words in its vocabulary, {lm.num_ngrams} n-grams"
+    )
+    return 0
+
+
 def _cmd_lm(args: argparse.Namespace) -> int:
     from asr.fileio import refuse_overwrite
-    from asr.lm import CharLM, read_sentences
+    from asr.lm import DEFAULT_ORDER, CharLM, read_sentences
 
+    if args.word:
+        return _cmd_word_lm(args)
+    if Path(args.out).suffix.lower() == ".arpa":
+        raise _usage(f"{args.out}: .arpa is a word LM's file; add --word to build one")
+    # --order/--weight/--bonus default per kind of LM (the word LM's differ)
+    args.order = DEFAULT_ORDER if args.order is None else args.order
+    args.weight = 0.7 if args.weight is None else args.weight
+    args.bonus = 1.0 if args.bonus is None else args.bonus
     out = Path(args.out)
     if not args.text and not args.tune:
         raise _usage("name text files or manifests to build from, or --tune VAL to tune --out")
@@ -530,6 +620,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         beam_width=args.beam_width,
         skip_invalid=args.skip_invalid,
         lm=_lm_choice(args),
+        **_word_choice(args),
     )
     print(report.summary())
     if args.report:
@@ -650,6 +741,27 @@ def _add_decoder_args(p: argparse.ArgumentParser) -> None:
         "lm.npz when it has one; make one with `asr lm`)",
     )
     p.add_argument("--no-lm", action="store_true", help="beam search without a language model")
+    p.add_argument(
+        "--word-lm",
+        metavar="FILE",
+        help="word n-gram LM (ARPA) fused beside the character LM in --decoder beam "
+        "(default: the model directory's words.arpa when it has one; make one with "
+        "`asr lm --word`)",
+    )
+    p.add_argument("--no-word-lm", action="store_true", help="beam search without a word LM")
+    p.add_argument(
+        "--word-weight",
+        type=float,
+        metavar="W",
+        help="the word LM's log-probability scale (default: the one stored in its file)",
+    )
+    p.add_argument(
+        "--hotword",
+        action="append",
+        metavar="WORD[:BOOST]",
+        help="favour WORD in beam search: BOOST (default 3; natural-log units, negative "
+        "disfavours) is added when it is spelled out; repeatable",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -686,7 +798,8 @@ def build_parser() -> argparse.ArgumentParser:
         choices=list(RUNTIMES),
         default="auto",
         help="auto: the model directory's model.onnx under onnxruntime when both exist (no "
-        "TensorFlow), else model.keras; onnx or keras to insist",
+        "TensorFlow), else model.keras; onnx or keras to insist; tflite: model.tflite under "
+        "the LiteRT interpreter (only when asked)",
     )
     p.set_defaults(func=_cmd_transcribe)
 
@@ -738,6 +851,14 @@ def build_parser() -> argparse.ArgumentParser:
         "keras.distribution.DataParallel under JAX, MirroredStrategy under TensorFlow",
     )
     p.add_argument(
+        "--coordinator",
+        metavar="HOST:PORT",
+        help="several processes (machines) train as one: process 0's address; with "
+        "--num-processes and --process-id (JAX backend, keras.distribution.initialize)",
+    )
+    p.add_argument("--num-processes", type=int, default=1, help="processes in the run")
+    p.add_argument("--process-id", type=int, default=0, help="this process: 0 writes --out")
+    p.add_argument(
         "--cmn",
         action=argparse.BooleanOptionalAction,
         default=None,
@@ -776,7 +897,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser(
-        "lm", help="build a character language model for beam search from text or manifests"
+        "lm",
+        help="build a character (or, with --word, a word n-gram ARPA) language model for beam "
+        "search from text or manifests",
     )
     p.add_argument(
         "text",
@@ -786,11 +909,38 @@ def build_parser() -> argparse.ArgumentParser:
         "--tune re-tunes the LM already at --out",
     )
     p.add_argument("--out", required=True, help="file to write, e.g. MODEL_DIR/lm.npz")
-    p.add_argument("--order", type=int, default=6, help="characters of context plus one")
     p.add_argument(
-        "--weight", type=float, default=0.7, help="LM log-probability scale in beam search"
+        "--order",
+        type=int,
+        help="characters (default 6) or, with --word, words (default 3) of context plus one",
     )
-    p.add_argument("--bonus", type=float, default=1.0, help="score added per character")
+    p.add_argument(
+        "--word",
+        action="store_true",
+        help="a word n-gram LM in ARPA format (modified Kneser-Ney), e.g. --out DIR/words.arpa",
+    )
+    p.add_argument(
+        "--min-count",
+        type=int,
+        default=2,
+        help="--word: leave out n-grams of 2 or more words seen fewer times (1 keeps all)",
+    )
+    p.add_argument(
+        "--max-vocab",
+        type=int,
+        metavar="N",
+        help="--word: only the N most frequent words; the rest count as <unk>",
+    )
+    p.add_argument(
+        "--weight",
+        type=float,
+        help="LM log-probability scale in beam search (default 0.7; --word: 0.3)",
+    )
+    p.add_argument(
+        "--bonus",
+        type=float,
+        help="score added per character (default 1.0; --word: per word, default 0)",
+    )
     p.add_argument(
         "--unique",
         action="store_true",
@@ -841,14 +991,6 @@ def build_parser() -> argparse.ArgumentParser:
         "segment, segments cut at pauses. E.g. arecord -f S16_LE -r 16000 -c 1 | asr stream -",
     )
     p.add_argument(
-        "--coordinator",
-        metavar="HOST:PORT",
-        help="several processes (machines) train as one: process 0's address; with "
-        "--num-processes and --process-id (JAX backend, keras.distribution.initialize)",
-    )
-    p.add_argument("--num-processes", type=int, default=1, help="processes in the run")
-    p.add_argument("--process-id", type=int, default=0, help="this process: 0 writes --out")
-    p.add_argument(
         "source",
         nargs="?",
         help="- reads standard input: a WAV stream (its header gives rate and channels) or "
@@ -871,7 +1013,8 @@ def build_parser() -> argparse.ArgumentParser:
         choices=list(RUNTIMES),
         default="auto",
         help="auto: model.onnx under onnxruntime when both exist (no TensorFlow), else "
-        "model.keras; onnx or keras to insist",
+        "model.keras; onnx or keras to insist; tflite: model.tflite under the LiteRT "
+        "interpreter (only when asked)",
     )
     p.set_defaults(func=_cmd_stream)
 
@@ -972,7 +1115,8 @@ def _add_classify_parser(sub) -> None:
             choices=list(RUNTIMES),
             default="auto",
             help="auto: the model directory's model.onnx under onnxruntime when both exist "
-            "(no TensorFlow), else model.keras; onnx or keras to insist",
+            "(no TensorFlow), else model.keras; onnx or keras to insist; tflite: "
+            "model.tflite under the LiteRT interpreter (only when asked)",
         )
 
     p = actions.add_parser("train", help="train a classifier on label manifests")
@@ -1094,14 +1238,15 @@ def _needs_keras(args: argparse.Namespace) -> bool:
     )
     if runs_model:
         from asr.errors import ConfigError
-        from asr.runtime import uses_onnx
+        from asr.runtime import uses_onnx, uses_tflite
 
         if args.command in ("transcribe", "stream"):
             from asr.transcribe import default_model_dir
         else:
             from asr.classify import default_classifier_dir as default_model_dir
         try:
-            return not uses_onnx(args.model or default_model_dir(), args.runtime)
+            model_dir = args.model or default_model_dir()
+            return not (uses_onnx(model_dir, args.runtime) or uses_tflite(model_dir, args.runtime))
         except ConfigError:  # --runtime onnx where it cannot run: the command says why
             return True
     return args.command in ("train", "evaluate", "export", "classify") or bool(

@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 from asr.classmetrics import ClassReport
+from asr.decoding import Hotwords
 from asr.errors import AsrError, AudioError
 from asr.fileio import atomic_write_text
 from asr.manifest import read_manifest_report
@@ -77,6 +78,9 @@ def evaluate(
     beam_width: int = 16,
     skip_invalid: bool = False,
     lm: str | os.PathLike | None = "auto",
+    word_lm: str | os.PathLike | None = "auto",
+    hotwords: Hotwords | None = None,
+    word_weight: float | None = None,
 ) -> EvalReport:
     """Transcribe every utterance of ``manifest`` and score it; optionally write the report.
 
@@ -90,6 +94,8 @@ def evaluate(
             ``EvalReport.skipped``) instead of stopping at the first.
         lm: the beam decoder's language model: "auto" (the model directory's lm.npz when
             there is one), a path, or None.
+        word_lm: the word LM fused beside it: "auto" (the model directory's words.arpa when
+            there is one), a path, or None; ``hotwords`` and ``word_weight`` go with it.
 
     Raises:
         AsrError: a bad report path or an existing report without ``force`` (both before
@@ -101,7 +107,9 @@ def evaluate(
     if report is not None:
         check_report_paths(report, force)
     utts, skipped = read_manifest_report(manifest, skip_invalid=skip_invalid)
-    transcriber = Transcriber.load(model_dir, lm=lm)
+    transcriber = Transcriber.load(
+        model_dir, lm=lm, word_lm=word_lm, hotwords=hotwords, word_weight=word_weight
+    )
 
     def on_error(index: int, error: AudioError) -> None:
         message = f"{utts[index].source}: {error}"

@@ -17,18 +17,21 @@ from asr.config import Config, load_config, shipped_model_dir
 from asr.decoding import (
     DECODERS,
     Decoder,
+    Hotwords,
     LMBeamDecoder,
     geometric_mean,
     log_softmax,
     split_at_blanks,
     split_words,
     token_spans,
+    with_words,
 )
 from asr.errors import AudioError, ConfigError
 from asr.features import Normalizer, compute_features
 from asr.lm import LM_NAME, CharLM
-from asr.runtime import ONNX_NAME, OnnxModel, model_dims, uses_onnx
+from asr.runtime import ONNX_NAME, TFLITE_NAME, OnnxModel, model_dims, uses_onnx, uses_tflite
 from asr.text import Tokenizer
+from asr.wordlm import WORDS_NAME, WordLM
 
 MAX_BATCH_FRAMES = 32 * 1000  # feature frames per forward pass (~5 min of audio)
 MAX_BATCH_SIZE = 64
@@ -75,7 +78,15 @@ class Transcription:
 class Transcriber:
     """A trained model with the featurizer and tokenizer its config.json describes."""
 
-    def __init__(self, model, config: Config, lm: str | os.PathLike | None = None) -> None:
+    def __init__(
+        self,
+        model,
+        config: Config,
+        lm: str | os.PathLike | None = None,
+        word_lm: str | os.PathLike | None = None,
+        hotwords: Hotwords | None = None,
+        word_weight: float | None = None,
+    ) -> None:
         if not config.mean:
             raise ConfigError("config.json has no normalization statistics; retrain the model")
         self.model = model
@@ -85,6 +96,11 @@ class Transcriber:
         self._check_shapes()
         self.lm_path = Path(lm) if lm is not None else None  # used by the beam decoder
         self._lm: tuple[Path, CharLM] | None = None
+        # fused beside the character LM by the beam decoder (see asr.decoding.with_words)
+        self.word_lm_path = Path(word_lm) if word_lm is not None else None
+        self._word_lm: tuple[Path, WordLM] | None = None
+        self.hotwords = hotwords
+        self.word_weight = word_weight  # None: the word LM file's
 
     @classmethod
     def load(
@@ -92,6 +108,9 @@ class Transcriber:
         model_dir: str | os.PathLike | None = None,
         lm: str | os.PathLike | None = "auto",
         runtime: str = "auto",
+        word_lm: str | os.PathLike | None = "auto",
+        hotwords: Hotwords | None = None,
+        word_weight: float | None = None,
     ) -> Transcriber:
         """Load DIR/config.json and the network: DIR/model.onnx under onnxruntime (no
         TensorFlow) when it is there and onnxruntime is installed, else DIR/model.keras
@@ -99,16 +118,25 @@ class Transcriber:
 
         ``lm``: the character language model for beam search; "auto" takes DIR/lm.npz when
         there is one, None decodes without. ``runtime``: "auto", "onnx" or "keras".
+        ``word_lm``: the word LM (ARPA) beam search fuses beside it, "auto" taking
+        DIR/words.arpa when there is one; ``hotwords`` and ``word_weight`` go with it.
         """
         model_dir = Path(model_dir) if model_dir is not None else default_model_dir()
         config = load_config(model_dir)
         if lm == "auto":
             lm = model_dir / LM_NAME if (model_dir / LM_NAME).is_file() else None
+        if word_lm == "auto":
+            word_lm = model_dir / WORDS_NAME if (model_dir / WORDS_NAME).is_file() else None
+        words = {"word_lm": word_lm, "hotwords": hotwords, "word_weight": word_weight}
+        if uses_tflite(model_dir, runtime):
+            from asr.tflite_runtime import TfliteModel
+
+            return cls(TfliteModel(model_dir / TFLITE_NAME), config, lm, **words)
         if uses_onnx(model_dir, runtime):
-            return cls(OnnxModel(model_dir / ONNX_NAME), config, lm)
+            return cls(OnnxModel(model_dir / ONNX_NAME), config, lm, **words)
         from asr.modelio import load_inference_model
 
-        return cls(load_inference_model(model_dir, config), config, lm)
+        return cls(load_inference_model(model_dir, config), config, lm, **words)
 
     @property
     def lm(self) -> CharLM | None:
@@ -125,6 +153,16 @@ class Transcriber:
                 )
             self._lm = (self.lm_path, lm)
         return self._lm[1]
+
+    @property
+    def word_lm(self) -> WordLM | None:
+        """The word language model at ``word_lm_path`` (settable; None: none), read on first
+        use like ``lm``."""
+        if self.word_lm_path is None:
+            return None
+        if self._word_lm is None or self._word_lm[0] != self.word_lm_path:
+            self._word_lm = (self.word_lm_path, WordLM.load(self.word_lm_path))
+        return self._word_lm[1]
 
     def _check_shapes(self) -> None:
         """Refuse a config.json that does not describe this model.keras."""
@@ -215,7 +253,8 @@ class Transcriber:
         return np.concatenate(pieces)
 
     def decoder(self, name: str = "greedy", beam_width: int = 16) -> Decoder:
-        """The registered decoder ``name``; "beam" fuses this model's LM when it has one."""
+        """The registered decoder ``name``; "beam" fuses this model's LM when it has one, and
+        the word LM and hotwords when there are any."""
         if name not in DECODERS:
             raise ConfigError(f"unknown decoder {name!r}; choose one of {sorted(DECODERS)}")
         if beam_width < 1:
@@ -223,6 +262,15 @@ class Transcriber:
         decoder = DECODERS[name](beam_width, self.lm if name == "beam" else None)
         if isinstance(decoder, LMBeamDecoder):
             decoder = dataclasses.replace(decoder, name=f"character LM {self.lm_path}")
+        if name == "beam":
+            decoder = with_words(
+                decoder,
+                self.config.alphabet,
+                self.word_lm,
+                self.hotwords,
+                self.word_weight,
+                word_name=f"word LM {self.word_lm_path}",
+            )
         return decoder
 
     def decode(
