@@ -60,7 +60,10 @@ def measure(train: list[str], val: str, seconds: float, extra: list[str]) -> dic
     text = (out / "log.txt").read_text()
     line = next((x for x in text.splitlines() if x.startswith("training on")), "")
     shutil.rmtree(out, ignore_errors=True)
+    tail = [x for x in text.splitlines() if x.strip() and not x.startswith(("I0000", "W0000"))]
     return {
+        "exit": child.returncode,
+        "last_line": tail[-1][-300:] if tail else "",
         "train": train,
         "corpus": line,
         "seconds": seconds,
