@@ -562,21 +562,15 @@ def _tune(lm, args: argparse.Namespace) -> None:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from asr.export import check_onnx, check_tflite, export_model
+    from asr.export import check_export, export_model
     from asr.transcribe import default_model_dir
 
-    if args.check and args.format not in ("onnx", "tflite"):
-        raise _usage(
-            "--check runs the export with onnxruntime or the LiteRT interpreter; it needs "
-            "--format onnx or tflite"
-        )
     model_dir = args.model or default_model_dir()
     check = _export_check_paths(args.check, model_dir) if args.check else []
     target = export_model(model_dir, args.format, args.out, force=args.force)
     print(f"{target}: {args.format} export of {model_dir}")
     if check:
-        run_check = check_onnx if args.format == "onnx" else check_tflite
-        agreement = run_check(model_dir, target, check)  # a classifier's: predicted labels
+        agreement = check_export(model_dir, args.format, target, check)  # or labels
         print(
             f"{agreement.what}: {agreement.same} of {len(check)} files the same as Keras; "
             f"largest {agreement.quantity} difference {agreement.max_diff:.2e}"
@@ -979,7 +973,8 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="+",
         metavar="AUDIO",
         help="audio files, folders or manifests to transcribe (classify) with both Keras and "
-        "the export (onnxruntime, or the LiteRT interpreter for tflite); exit status 1 when "
+        "the export (onnxruntime, the LiteRT interpreter, or TensorFlow for a SavedModel); "
+        "exit status 1 when "
         "any greedy transcript (label) differs",
     )
     p.set_defaults(func=_cmd_export)

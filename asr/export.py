@@ -21,8 +21,9 @@ op requires element_shape to be static"), so a model with an RNN layer is export
 batch of 1 and a dynamic time axis, and ``asr.tflite_runtime.TfliteModel`` runs a batch row
 by row. Models without one (dense, cnn) keep a dynamic batch.
 
-``check_onnx`` runs the export with onnxruntime beside Keras and compares greedy transcripts
-(a classifier's predicted labels); ``check_tflite`` does the same with the LiteRT interpreter.
+``check_export`` runs the export beside Keras (onnxruntime, the LiteRT interpreter, or
+TensorFlow's SavedModel loader) and compares greedy transcripts (a classifier's predicted
+labels).
 """
 
 from __future__ import annotations
@@ -178,62 +179,73 @@ def _warm_up(model) -> None:
     model.predict_on_batch(batch)
 
 
-def check_onnx(
-    model_dir: str | os.PathLike, onnx_path: str | os.PathLike, paths: list[str]
-) -> Agreement | LabelAgreement:
-    """Greedy transcripts of ``paths`` from Keras and from ``onnx_path`` under onnxruntime,
-    on the same normalized features and padded batches; for a classifier directory, the
-    predicted labels (``LabelAgreement``)."""
-    try:
-        import onnxruntime as ort
-    except ImportError as e:
-        raise AsrError("checking an ONNX export needs onnxruntime: pip install onnxruntime") from e
-    if load_config(Path(model_dir)).task == CLASSIFY:
-        from asr.runtime import classifier_onnx
+class SavedModelRunner:
+    """A SavedModel export's serving signature, answering ``predict_on_batch`` as a Keras
+    model does (TensorFlow needed: this checks the export, it is not a runtime)."""
 
-        return _check_classifier(model_dir, classifier_onnx, onnx_path, paths)
+    def __init__(self, path: str | os.PathLike, config=None) -> None:
+        import tensorflow as tf
+
+        try:
+            self.serve = tf.saved_model.load(str(path)).signatures["serving_default"]
+        except (OSError, KeyError, ValueError) as e:
+            raise AsrError(f"{path}: cannot load the SavedModel ({e}); re-run asr export") from e
+        inputs = self.serve.structured_input_signature[1]
+        self.input_names = frozenset(inputs)
+        shape = inputs["features"].shape
+        self.input_dim = int(shape[-1])
+        self.frames = shape[1] if len(shape) == 3 else None
+        self.output_dim = int(next(iter(self.serve.structured_outputs.values())).shape[-1])
+
+    def predict_on_batch(self, batch: dict[str, np.ndarray]) -> np.ndarray:
+        """Outputs of a padded batch, fed only the inputs the signature has."""
+        feed = {k: v for k, v in batch.items() if k in self.input_names}
+        return next(iter(self.serve(**feed).values())).numpy()
+
+
+def _runner(fmt: str):
+    """``(path, config) -> model`` for each format a check can run."""
+    if fmt == "onnx":
+        try:
+            import onnxruntime  # noqa: F401
+        except ImportError as e:
+            raise AsrError(
+                "checking an ONNX export needs onnxruntime: pip install onnxruntime"
+            ) from e
+        from asr.runtime import OnnxModel, classifier_onnx
+
+        return lambda path, config: (
+            classifier_onnx(path, config) if config.task == CLASSIFY else OnnxModel(path)
+        )
+    if fmt == "tflite":
+        from asr.tflite_runtime import TfliteModel, classifier_tflite
+
+        return lambda path, config: (
+            classifier_tflite(path, config) if config.task == CLASSIFY else TfliteModel(path)
+        )
+    if fmt == "savedmodel":
+        return SavedModelRunner
+    raise AsrError(f"unknown export format {fmt!r}; choose one of {sorted(FORMATS)}")
+
+
+def check_export(
+    model_dir: str | os.PathLike, fmt: str, export_path: str | os.PathLike, paths: list[str]
+) -> Agreement | LabelAgreement:
+    """Greedy transcripts of ``paths`` from Keras and from the export (onnxruntime, the
+    LiteRT interpreter, or TensorFlow's SavedModel loader), each through the same
+    ``Transcriber`` code (normalized features, length-sorted padded batches); for a
+    classifier directory, the predicted labels (``LabelAgreement``)."""
+    wrap = _runner(fmt)
+    if load_config(Path(model_dir)).task == CLASSIFY:
+        return _check_classifier(model_dir, wrap, export_path, paths)
     from asr.audio import load_audio
     from asr.transcribe import Transcriber
 
     keras_side = Transcriber.load(model_dir, lm=None, runtime="keras")
-    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    names = [i.name for i in session.get_inputs()]
+    export_side = Transcriber(wrap(export_path, keras_side.config), keras_side.config)
     rate = keras_side.config.features.sample_rate
     feats = [keras_side.features(load_audio(p, rate)) for p in paths]
-    ours = keras_side.logits(feats)
-    theirs = []
-    for f in feats:  # one file a call: the exported graph sees each file's true length
-        n = np.array([keras_side.config.model.output_length(f.shape[0])], np.int32)
-        feed = {name: (f[None] if "feat" in name else n) for name in names}
-        theirs.append(session.run(None, feed)[0][0][: n[0]])
-    diff = max(float(np.abs(a - b).max()) for a, b in zip(ours, theirs, strict=True))
-    return Agreement(
-        tuple(paths),
-        tuple(keras_side.decode(lg)[0] for lg in ours),
-        tuple(keras_side.decode(lg)[0] for lg in theirs),
-        diff,
-    )
-
-
-def check_tflite(
-    model_dir: str | os.PathLike, tflite_path: str | os.PathLike, paths: list[str]
-) -> Agreement | LabelAgreement:
-    """Greedy transcripts of ``paths`` from Keras and from ``tflite_path`` under the LiteRT
-    interpreter (``asr.tflite_runtime.TfliteModel``), each through the same ``Transcriber``
-    code (normalized features, length-sorted padded batches); for a classifier directory,
-    the predicted labels (``LabelAgreement``)."""
-    from asr.tflite_runtime import TfliteModel, classifier_tflite
-
-    if load_config(Path(model_dir)).task == CLASSIFY:
-        return _check_classifier(model_dir, classifier_tflite, tflite_path, paths)
-    from asr.audio import load_audio
-    from asr.transcribe import Transcriber
-
-    keras_side = Transcriber.load(model_dir, lm=None, runtime="keras")
-    lite_side = Transcriber(TfliteModel(tflite_path), keras_side.config)
-    rate = keras_side.config.features.sample_rate
-    feats = [keras_side.features(load_audio(p, rate)) for p in paths]
-    ours, theirs = keras_side.logits(feats), lite_side.logits(feats)
+    ours, theirs = keras_side.logits(feats), export_side.logits(feats)
     diff = max(float(np.abs(a - b).max()) for a, b in zip(ours, theirs, strict=True))
     return Agreement(
         tuple(paths),
@@ -247,7 +259,8 @@ def _check_classifier(
     model_dir: str | os.PathLike, wrap, export_path: str | os.PathLike, paths: list[str]
 ) -> LabelAgreement:
     """Each file's predicted label from Keras and from the export (``wrap(export_path,
-    config)``: an OnnxModel or a TfliteModel), through the same ``Classifier`` code
+    config)``: an OnnxModel, a TfliteModel or a SavedModelRunner), through the same
+    ``Classifier`` code
     (windows, padded batches, averaging); the difference is the largest of the clip
     probabilities and, for a per-frame model, of every frame's."""
     from asr.classify import Classifier

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from asr.audio import load_audio
-from asr.decoding import LMBeamDecoder
+from asr.decoding import LMBeamDecoder, with_words
 from asr.errors import AsrError
 from asr.lm import CharLM
 from asr.manifest import read_manifest
@@ -85,7 +85,15 @@ def tune_lm(
     points = []
     for weight in weights:
         for bonus in bonuses:
-            cer, wer = rates(LMBeamDecoder(lm, beam_width, weight, bonus))
+            # the model directory's word LM (words.arpa) takes part, as in `asr evaluate`
+            decoder = with_words(
+                LMBeamDecoder(lm, beam_width, weight, bonus),
+                transcriber.config.alphabet,
+                transcriber.word_lm,
+                transcriber.hotwords,
+                transcriber.word_weight,
+            )
+            cer, wer = rates(decoder)
             point = GridPoint(weight, bonus, cer, wer)
             points.append(point)
             if progress is not None:

@@ -24,7 +24,7 @@ from asr.classify_train import ClassifyTrainOptions, train_classifier
 from asr.cli import _needs_keras, build_parser
 from asr.config import ClassifierModelConfig
 from asr.errors import ConfigError
-from asr.export import LabelAgreement, check_onnx, export_model
+from asr.export import LabelAgreement, check_export, export_model
 from asr.features import FeatureConfig
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -103,7 +103,7 @@ def test_export_agrees_with_keras(kw, exported, kind: str) -> None:
     assert len(session.get_outputs()[0].shape) == (3 if spec.per_frame else 2)
 
     clips = _clips(kw, "val") + _clips(kw, "train")  # 36 clips, padded batches of mixed lengths
-    agreement = check_onnx(folder, folder / "model.onnx", clips)
+    agreement = check_export(folder, "onnx", folder / "model.onnx", clips)
     assert isinstance(agreement, LabelAgreement)
     assert agreement.same == len(clips) and agreement.keras == agreement.exported
     assert agreement.max_prob_diff < MAX_PROB_DIFF
@@ -153,7 +153,7 @@ def test_export_cli_check_savedmodel_and_disagreement(kw, exported, tmp_path, mo
     # any label that differs is listed and makes the exit status 1
     clips = _clips(kw)[:2]
     fake = LabelAgreement(tuple(clips), ("no", "up"), ("no", "yes"), 0.3)
-    monkeypatch.setattr("asr.export.check_onnx", lambda *args: fake)
+    monkeypatch.setattr("asr.export.check_export", lambda *args: fake)
     rc, stdout, _ = run_cli(
         ["export", "--model", str(folder), "--out", str(out), "--force", "--check", *clips]
     )

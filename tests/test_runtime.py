@@ -27,10 +27,10 @@ pytest.importorskip("onnxruntime", reason="the fast path needs onnxruntime")
 
 @pytest.fixture(scope="module")
 def onnx_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """config.json, lm.npz and model.onnx of the shipped model: no model.keras at all."""
+    """config.json, both LMs and model.onnx of the shipped model: no model.keras at all."""
     folder = tmp_path_factory.mktemp("onnx_model")
     export_model(SHIPPED, "onnx", folder / "model.onnx")
-    for name in ("config.json", "lm.npz"):
+    for name in ("config.json", "lm.npz", "words.arpa"):
         shutil.copy(SHIPPED / name, folder / name)
     return folder
 

@@ -209,7 +209,12 @@ def test_beam_with_a_language_model_from_the_cli(
     assert decoder.startswith("beam 16 + 6-gram character LM") and "lm.npz" in decoder
     assert "decoder <code>beam 16 + 6-gram" in report.with_suffix(".html").read_text()
     assert "decoder: beam 16 + 6-gram" in capsys.readouterr().out
-    assert main([*argv[:-2], "--no-lm", "--report", str(tmp_path / "s.json")]) == 0
+    # --no-lm drops the character LM only; the shipped words.arpa goes with --no-word-lm
+    assert main([*argv[:-2], "--no-lm", "--report", str(tmp_path / "w.json")]) == 0
+    decoder = json.loads((tmp_path / "w.json").read_text())["decoder"]
+    assert decoder.startswith("beam 16 + 3-gram word LM") and "words.arpa" in decoder
+    argv = [*argv[:-2], "--no-lm", "--no-word-lm", "--report", str(tmp_path / "s.json")]
+    assert main(argv) == 0
     assert json.loads((tmp_path / "s.json").read_text())["decoder"] == "beam 16"
 
 

@@ -39,6 +39,20 @@ TRAIN_TEXT = [
     ROOT / "corpora/fotaq/train.jsonl",
     ROOT / "corpora/big/train.jsonl",
 ]
+# held-out text: a sentence sharing a run of OVERLAP words with any of these (or equal to one,
+# when shorter) is left out, so no test or dev transcript is in the LM however the fortune
+# files split it into sentences
+HELD_OUT = [
+    ROOT / f"corpora/{corpus}/{split}.jsonl"
+    for corpus, splits in (
+        ("big", ("val", "test")),
+        ("default", ("val", "test")),
+        ("uqm", ("dev", "test")),
+        ("fotaq", ("dev", "test")),
+    )
+    for split in splits
+]
+OVERLAP = 6
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+")
 _OVERSTRIKE = re.compile(r".\x08")  # nroff bold/underline: "_\bw" is an underlined w
 
@@ -64,6 +78,30 @@ def fortune_sentences(folder: Path = FORTUNES) -> list[str]:
     return sentences
 
 
+def _grams(words: list[str]) -> set[tuple[str, ...]]:
+    return {tuple(words[i : i + OVERLAP]) for i in range(len(words) - OVERLAP + 1)}
+
+
+def held_out_filter(paths: list[Path]):
+    """A predicate that is true for sentences free of held-out text; with the number of
+    held-out transcripts read."""
+    whole: set[str] = set()
+    grams: set[tuple[str, ...]] = set()
+    for path in paths:
+        if not path.is_file():
+            continue
+        for text in read_sentences(path):
+            whole.add(text)
+            grams |= _grams(text.split())
+
+    def clean(sentence: str) -> bool:
+        if sentence in whole:
+            return False
+        return not (_grams(sentence.split()) & grams)
+
+    return clean, len(whole)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=ROOT / "runs/wordlm/words.arpa")
@@ -80,7 +118,14 @@ def main(argv: list[str] | None = None) -> int:
         if "dev" in path.name or "test" in path.name:  # the rule: never held-out text
             raise SystemExit(f"{path}: refusing held-out text")
         sources[str(path.relative_to(ROOT))] = read_sentences(path)
-    sentences = sorted({s for texts in sources.values() for s in texts})
+    everything = {s for texts in sources.values() for s in texts}
+    clean, held = held_out_filter(HELD_OUT)
+    sentences = sorted(s for s in everything if clean(s))
+    print(
+        f"left out {len(everything) - len(sentences)} sentences sharing {OVERLAP} words in a "
+        f"row with one of {held} dev/test transcripts",
+        file=sys.stderr,
+    )
     for name, texts in sources.items():
         words = sum(len(s.split()) for s in texts)
         print(f"{name}: {len(texts)} sentences, {words} words", file=sys.stderr)
