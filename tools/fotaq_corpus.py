@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import re
 import struct
 import sys
@@ -47,8 +46,11 @@ from pathlib import Path
 import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from asr.fileio import atomic_path, atomic_write_text  # noqa: E402
+from game_corpus import report_dropped, write_speaker_splits  # noqa: E402
+
+from asr.fileio import atomic_path  # noqa: E402
 from asr.text import normalize_text  # noqa: E402
 
 GAME_FILE = Path("/usr/share/scummvm/flight-of-the-amazon-queen/queen.1c")
@@ -554,13 +556,8 @@ def build(out: Path, game: Path) -> list[dict]:
                     "speaker": line.speaker,
                 }
             )
-    for why, n in sorted(dropped.items()):
-        print(f"left out {n}: {why}", file=sys.stderr)
+    report_dropped(dropped)
     return rows
-
-
-def write_jsonl(path: Path, rows: list[dict]) -> None:
-    atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -572,25 +569,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"{args.game}: not found; apt-get install flight-of-the-amazon-queen")
     args.out.mkdir(parents=True, exist_ok=True)
     rows = build(args.out, args.game)
-    write_jsonl(args.out / "all.jsonl", rows)
-    hours: dict[str, float] = defaultdict(float)
-    for r in rows:
-        hours[r["speaker"]] += r["duration"] / 3600
-    total = sum(hours.values())
-    split = {"dev": DEV, "test": TEST, "excluded": EXCLUDED}
-    parts = {name: [r for r in rows if r["speaker"] in group] for name, group in split.items()}
-    held = {s for group in split.values() for s in group}
-    parts["train"] = [r for r in rows if r["speaker"] not in held]
-    for name in ("train", "dev", "test"):
-        write_jsonl(args.out / f"{name}.jsonl", parts[name])
-    for speaker, h in sorted(hours.items(), key=lambda kv: -kv[1]):
-        role = next((n for n, group in split.items() if speaker in group), "train")
-        n = sum(r["speaker"] == speaker for r in rows)
-        print(f"{speaker}\t{n}\t{h:.3f} h\t{100 * h / total:.1f} %\t{role}")
-    for name in ("train", "dev", "test", "excluded"):
-        h = sum(r["duration"] for r in parts[name]) / 3600
-        print(f"{name}: {len(parts[name])} clips, {h:.2f} h ({100 * h / total:.1f} %)")
-    print(f"{len(rows)} clips, {total:.2f} h, {len(hours)} speakers")
+    write_speaker_splits(args.out, rows, {"dev": DEV, "test": TEST, "excluded": EXCLUDED})
     return 0
 
 

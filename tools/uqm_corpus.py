@@ -21,11 +21,10 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import re
 import sys
 import zipfile
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,8 +32,10 @@ import numpy as np
 import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from asr.fileio import atomic_write_text  # noqa: E402
+from game_corpus import report_dropped, write_speaker_splits  # noqa: E402
+
 from asr.text import normalize_text  # noqa: E402
 
 VOICE_PACK = Path("/usr/share/games/uqm/content/addons/uqm-0.8.0-voice.uqm")
@@ -163,13 +164,8 @@ def build(out: Path, voice_pack: Path, content_pack: Path) -> list[dict]:
                         "speaker": race,
                     }
                 )
-    for why, n in sorted(dropped.items()):
-        print(f"left out {n}: {why}", file=sys.stderr)
+    report_dropped(dropped)
     return rows
-
-
-def write_jsonl(path: Path, rows: list[dict]) -> None:
-    atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -183,21 +179,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"{pack}: not found; apt-get install uqm-voice uqm-content (non-free)")
     args.out.mkdir(parents=True, exist_ok=True)
     rows = build(args.out, args.voice_pack, args.content_pack)
-    write_jsonl(args.out / "all.jsonl", rows)
-    hours: dict[str, float] = defaultdict(float)
-    for r in rows:
-        hours[r["speaker"]] += r["duration"] / 3600
-    split = {"dev": DEV, "test": TEST, "excluded": EXCLUDED}
-    for name, speakers in split.items():
-        if name != "excluded" and speakers:
-            write_jsonl(args.out / f"{name}.jsonl", [r for r in rows if r["speaker"] in speakers])
-    held = {s for group in split.values() for s in group}
-    train = [r for r in rows if r["speaker"] not in held]
-    write_jsonl(args.out / "train.jsonl", train)
-    for speaker, h in sorted(hours.items(), key=lambda kv: -kv[1]):
-        role = next((n for n, group in split.items() if speaker in group), "train")
-        print(f"{speaker}\t{h:.2f} h\t{role}")
-    print(f"{len(rows)} utterances, {sum(hours.values()):.2f} h; train {len(train)}")
+    write_speaker_splits(args.out, rows, {"dev": DEV, "test": TEST, "excluded": EXCLUDED})
     return 0
 
 

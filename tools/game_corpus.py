@@ -1,0 +1,57 @@
+"""What every game-dialogue importer does once it has its clips: manifests split by speaker.
+
+Shared by tools/uqm_corpus.py, tools/fotaq_corpus.py and tools/bass_corpus.py, which differ
+only in how they read their game's data. Whole speakers (characters) are held out as dev
+and test, so both measure voices the model never trained on.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import defaultdict
+from collections.abc import Collection, Mapping
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from asr.fileio import atomic_write_text  # noqa: E402
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> None:
+    """One JSON object a line, written atomically."""
+    atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+
+
+def report_dropped(dropped: Mapping[str, int]) -> None:
+    """How many clips were left out, and why, on stderr."""
+    for why, n in sorted(dropped.items()):
+        print(f"left out {n}: {why}", file=sys.stderr)
+
+
+def write_speaker_splits(
+    out: Path, rows: list[dict], held_out: Mapping[str, Collection[str]]
+) -> dict[str, list[dict]]:
+    """Write all.jsonl, train.jsonl and one manifest per held-out group except "excluded"
+    (e.g. {"dev": {...}, "test": {...}, "excluded": {...}}: speakers in no manifest but
+    all.jsonl), and print hours per speaker and per split; returns the parts."""
+    write_jsonl(out / "all.jsonl", rows)
+    hours: dict[str, float] = defaultdict(float)
+    for r in rows:
+        hours[r["speaker"]] += r["duration"] / 3600
+    total = sum(hours.values()) or 1.0
+    parts = {name: [r for r in rows if r["speaker"] in group] for name, group in held_out.items()}
+    held = {s for group in held_out.values() for s in group}
+    parts["train"] = [r for r in rows if r["speaker"] not in held]
+    for name, part in parts.items():
+        if name != "excluded":
+            write_jsonl(out / f"{name}.jsonl", part)
+    for speaker, h in sorted(hours.items(), key=lambda kv: -kv[1]):
+        role = next((n for n, group in held_out.items() if speaker in group), "train")
+        n = sum(r["speaker"] == speaker for r in rows)
+        print(f"{speaker}\t{n}\t{h:.3f} h\t{100 * h / total:.1f} %\t{role}")
+    for name, part in parts.items():
+        h = sum(r["duration"] for r in part) / 3600
+        print(f"{name}: {len(part)} clips, {h:.2f} h ({100 * h / total:.1f} %)")
+    print(f"{len(rows)} clips, {sum(hours.values()):.2f} h, {len(hours)} speakers")
+    return parts
