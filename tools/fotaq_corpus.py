@@ -48,7 +48,7 @@ import soundfile as sf
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from game_corpus import report_dropped, write_speaker_splits  # noqa: E402
+from game_corpus import report_dropped, unfit, write_speaker_splits  # noqa: E402
 
 from asr.fileio import atomic_path  # noqa: E402
 from asr.text import normalize_text  # noqa: E402
@@ -542,11 +542,9 @@ def build(out: Path, game: Path) -> list[dict]:
                     path.parent.mkdir(parents=True, exist_ok=True)
                     with atomic_path(path) as temp:
                         sf.write(temp, samples, rate, subtype="PCM_16", format="FLAC")
-            if seconds > MAX_SECONDS:
-                dropped[f"longer than {MAX_SECONDS:g} s"] += 1
-                continue
-            if len(line.text) > MAX_CHARS_PER_SECOND * seconds:
-                dropped["more text than the audio can hold"] += 1
+            why = unfit(line.text, seconds, MAX_SECONDS, MAX_CHARS_PER_SECOND)
+            if why:
+                dropped[why] += 1
                 continue
             rows.append(
                 {

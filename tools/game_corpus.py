@@ -23,6 +23,16 @@ def write_jsonl(path: Path, rows: list[dict]) -> None:
     atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
 
 
+def unfit(text: str, seconds: float, max_seconds: float, max_chars_per_second: float) -> str:
+    """Why a clip cannot train a CTC model ("" when it can): too long for a batch, or more
+    text than its audio can hold (usually a line matched to the wrong clip)."""
+    if seconds > max_seconds:
+        return f"longer than {max_seconds:g} s"
+    if len(text) > max_chars_per_second * seconds:
+        return "more text than the audio can hold"
+    return ""
+
+
 def report_dropped(dropped: Mapping[str, int]) -> None:
     """How many clips were left out, and why, on stderr."""
     for why, n in sorted(dropped.items()):

@@ -34,7 +34,7 @@ import soundfile as sf
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from game_corpus import report_dropped, write_speaker_splits  # noqa: E402
+from game_corpus import report_dropped, unfit, write_speaker_splits  # noqa: E402
 
 from asr.text import normalize_text  # noqa: E402
 
@@ -147,11 +147,9 @@ def build(out: Path, voice_pack: Path, content_pack: Path) -> list[dict]:
                 if UNSPOKEN.search(text) or not normalize_text(text):
                     dropped["text not read as written"] += 1
                     continue
-                if seconds > MAX_SECONDS:
-                    dropped[f"longer than {MAX_SECONDS:g} s"] += 1
-                    continue
-                if len(text) > MAX_CHARS_PER_SECOND * seconds:
-                    dropped["more text than the audio can hold"] += 1
+                why = unfit(text, seconds, MAX_SECONDS, MAX_CHARS_PER_SECOND)
+                if why:
+                    dropped[why] += 1
                     continue
                 rel = Path("audio") / race / f"{Path(entry.clip).stem}-{k}.flac"
                 (out / rel).parent.mkdir(parents=True, exist_ok=True)
