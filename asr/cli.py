@@ -1246,7 +1246,7 @@ def _needs_keras(args: argparse.Namespace) -> bool:
             return not (uses_onnx(model_dir, args.runtime) or uses_tflite(model_dir, args.runtime))
         except ConfigError:  # --runtime onnx where it cannot run: the command says why
             return True
-    return args.command in ("train", "evaluate", "export", "classify") or bool(
+    return args.command in ("train", "evaluate", "export", "classify", "pack") or bool(
         getattr(args, "tune", None)
     )
 
