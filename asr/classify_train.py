@@ -108,8 +108,8 @@ def _read(paths: Path | Sequence[Path], config: FeatureConfig, jobs, desc, skip)
 
     sets, bad = [], []
     for path in _as_paths(paths):
-        if path.suffix == ".npz":
-            raise AsrError(f"{path}: feature packs hold no labels; pass the label manifest")
+        if path.suffix == ".npz" or path.is_dir():
+            raise AsrError(f"{path}: classifiers train from label manifests; pass the manifest")
         utterances, bad_lines = read_manifest_report(path, skip_invalid=skip, labels=True)
         sets.append(extract_features(utterances, config, jobs=jobs, desc=desc, skip_invalid=skip))
         bad += bad_lines

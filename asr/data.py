@@ -8,8 +8,6 @@ its true label count: never the padded widths.
 
 from __future__ import annotations
 
-import ast
-import dataclasses
 import math
 import os
 from collections.abc import Sequence
@@ -26,15 +24,13 @@ from asr.audio import load_audio
 from asr.buckets import bucket_width
 from asr.config import ModelConfig
 from asr.decoding import min_frames_for_label
-from asr.errors import AsrError, ManifestError
+from asr.errors import AsrError
 from asr.features import (
     FeatureConfig,
     Normalizer,
-    complete_features,
     compute_features,
     frequency_warp,
 )
-from asr.fileio import atomic_path
 from asr.manifest import Utterance
 from asr.shards import (
     ChainedFeatures,
@@ -110,66 +106,6 @@ class FeatureSet:
             skipped=index["skipped"],
             labels=labels if all(labels) else [],
         )
-
-    def save(self, path: Path) -> None:
-        """Store base features as float16 (deltas are recomputed on load) in one .npz."""
-        base = [f[:, : self.config.base_dim] for f in self.features]
-        lengths = np.array([b.shape[0] for b in base], dtype=np.int64)
-        with atomic_path(path, suffix=".npz") as tmp:
-            np.savez_compressed(
-                tmp,
-                base=np.concatenate(base).astype(np.float16),
-                lengths=lengths,
-                texts=np.array(self.texts, dtype=object).astype(str),
-                paths=np.array(self.paths, dtype=object).astype(str),
-                durations=np.array(self.durations, dtype=np.float64),
-                config=np.array(repr(self.config)),
-            )
-
-    @classmethod
-    def load(cls, path: Path, config: FeatureConfig) -> FeatureSet:
-        """Read a pack written by :meth:`save` for the same feature settings."""
-        try:
-            pack = np.load(path, allow_pickle=False)
-            stored = str(pack["config"])
-        except (OSError, ValueError, KeyError) as e:
-            raise ManifestError(f"{path}: not a feature pack ({e}); rebuild it") from e
-        if _base_settings(stored) != _base_settings(repr(config)):
-            raise ManifestError(
-                f"{path}: made with {stored}, but the model uses {config!r}; rebuild the pack"
-            )
-        values = pack["base"].astype(np.float32)
-        if not np.isfinite(values).all():
-            raise ManifestError(f"{path}: holds NaN or infinite features; rebuild the pack")
-        splits = np.cumsum(pack["lengths"])[:-1]
-        base = np.split(values, splits)
-        feats = [complete_features(b, config) for b in base]
-        return cls(
-            feats,
-            pack["texts"].tolist(),
-            pack["paths"].tolist(),
-            config,
-            pack["durations"].tolist(),
-        )
-
-
-# what a pack's stored base features depend on; deltas and CMN are applied on load
-_DERIVED_ON_LOAD = ("deltas", "cmn")
-
-
-def _base_settings(text: str) -> dict | None:
-    """The settings in a ``FeatureConfig(...)`` repr that shape the stored base features.
-
-    Fields missing from an older pack's repr take today's defaults, so adding an option
-    never invalidates the packs made before it.
-    """
-    try:
-        call = ast.parse(text, mode="eval").body
-        given = {k.arg: ast.literal_eval(k.value) for k in call.keywords}  # type: ignore[attr-defined]
-        settings = dataclasses.asdict(FeatureConfig(**given))
-    except (SyntaxError, ValueError, TypeError, AttributeError):
-        return None
-    return {k: v for k, v in settings.items() if k not in _DERIVED_ON_LOAD}
 
 
 def _featurize(job: tuple[str, FeatureConfig]) -> np.ndarray | str:

@@ -228,7 +228,13 @@ class ShardedFeatures(Sequence[np.ndarray]):
         raw = os.pread(fd, nbytes, start + int(self._offset[i]) * self._dim * 2)
         if len(raw) != nbytes:
             raise ManifestError(f"{self._files[self._shard[i]]}: truncated shard; pack again")
-        return np.frombuffer(raw, dtype=np.float16).reshape(rows, self._dim).astype(np.float32)
+        base = np.frombuffer(raw, dtype=np.float16).reshape(rows, self._dim).astype(np.float32)
+        if not np.isfinite(base).all():
+            shard = self._files[self._shard[i]]
+            raise ManifestError(
+                f"{shard}: utterance {i} holds NaN or infinite features; pack again"
+            )
+        return base
 
     def __getitem__(self, i):  # type: ignore[override]
         if isinstance(i, slice):

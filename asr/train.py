@@ -37,7 +37,7 @@ from asr.data import (
 from asr.decoding import greedy_decode_batch
 from asr.distribute import Parallel, adam, initialize_processes
 from asr.distribute import setup as setup_parallel
-from asr.errors import AsrError, ProcessLost
+from asr.errors import AsrError, ManifestError, ProcessLost
 from asr.features import FeatureConfig, Normalizer
 from asr.fileio import atomic_path, atomic_write_text
 from asr.manifest import read_manifest_report
@@ -134,8 +134,7 @@ def load_feature_set(
     desc: str,
     skip_invalid: bool = False,
 ) -> tuple[FeatureSet, list[str]]:
-    """Manifests (features extracted now), sharded packs (``asr pack``: read on demand) or
-    .npz packs (tools/pack_features.py),
+    """Manifests (features extracted now) or packs (``asr pack``: read on demand),
     joined in the order given, and the manifest lines left out (only with ``skip_invalid``;
     otherwise they raise)."""
     paths = _as_paths(path)
@@ -145,8 +144,10 @@ def load_feature_set(
     bad: list[str] = []
     for one in paths:
         if one.suffix == ".npz":
-            sets.append(FeatureSet.load(one, config))
-            continue
+            raise ManifestError(
+                f"{one}: a feature pack of an earlier asr (.npz); make a pack of its manifest "
+                "with `asr pack MANIFEST --out DIR` and train on DIR"
+            )
         if is_pack_dir(one):
             sets.append(FeatureSet.open_pack(one, config))
             continue

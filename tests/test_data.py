@@ -17,7 +17,6 @@ from asr.data import (
     label_width,
     prepare_examples,
 )
-from asr.errors import ManifestError
 from asr.features import FeatureConfig, Normalizer, frequency_warp
 from asr.text import Tokenizer
 
@@ -102,23 +101,6 @@ def test_bucket_width_covers_and_stays_close(n: int) -> None:
     assert w <= max(40, 1.25 * n + 8)
 
 
-def test_feature_pack_round_trip(tmp_path: Path) -> None:
-    data = _feature_set([20, 35], ["one", "two"])
-    from asr.features import add_deltas
-
-    data.features = [add_deltas(f[:, :13]) for f in data.features]
-    data.save(tmp_path / "p.npz")
-    back = FeatureSet.load(tmp_path / "p.npz", FeatureConfig())
-    assert back.texts == data.texts and back.paths == data.paths
-    for a, b in zip(back.features, data.features, strict=True):
-        assert a.shape == b.shape
-        np.testing.assert_allclose(a, b, rtol=2e-3, atol=2e-2)  # float16 storage
-    from asr.errors import ManifestError
-
-    with pytest.raises(ManifestError, match="rebuild the pack"):
-        FeatureSet.load(tmp_path / "p.npz", FeatureConfig(kind="fbank"))
-
-
 def test_joined_sets_keep_order_and_name_every_utterance() -> None:
     """A pack has no manifest lines: its audio paths name its utterances in a joined set."""
     manifest = _feature_set([20, 30], ["one", "two"])
@@ -149,14 +131,6 @@ def test_first_two_batches_differ_in_both_widths(seed: int) -> None:
         assert first["features"].shape[1] != second["features"].shape[1]
         assert first["labels"].shape[1] != second["labels"].shape[1]
         batches.on_epoch_end()
-
-
-def test_feature_pack_with_nan_is_refused(tmp_path: Path) -> None:
-    data = _feature_set([40, 50], ["abc", "de"])
-    data.features[1][3, 2] = np.nan
-    data.save(tmp_path / "p.npz")
-    with pytest.raises(ManifestError, match=r"p\.npz: holds NaN or infinite features; rebuild"):
-        FeatureSet.load(tmp_path / "p.npz", data.config)
 
 
 def test_label_width_follows_the_time_width() -> None:
@@ -220,20 +194,3 @@ def test_training_features_are_the_serving_features() -> None:
     data = extract_features(utts, config, jobs=1)
     for u, feats in zip(utts, data.features, strict=True):
         np.testing.assert_array_equal(feats, compute_features(load_audio(u.audio_filepath), config))
-
-
-def test_pack_from_before_new_options_loads_and_takes_cmn_on_load(tmp_path: Path) -> None:
-    """Base features are stored raw: a pack made before ``zcr``/``cmn`` existed serves a
-    CMN model (the mean is removed on load), and only base settings must match."""
-    data = _feature_set([30], ["one"])
-    data.features = [data.features[0][:, :13] + 5.0]
-    data.config = FeatureConfig(deltas=False)
-    data.save(tmp_path / "p.npz")
-    pack = dict(np.load(tmp_path / "p.npz"))
-    pack["config"] = np.array(repr(FeatureConfig(deltas=False)).split(", zcr=")[0] + ")")
-    np.savez(tmp_path / "old.npz", **pack)
-    back = FeatureSet.load(tmp_path / "old.npz", FeatureConfig(cmn=True))
-    assert back.features[0].shape == (30, 39)
-    np.testing.assert_allclose(back.features[0][:, :13].mean(axis=0), 0.0, atol=1e-2)
-    with pytest.raises(ManifestError, match="rebuild the pack"):
-        FeatureSet.load(tmp_path / "old.npz", FeatureConfig(zcr=True))

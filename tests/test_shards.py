@@ -130,3 +130,38 @@ def test_train_from_a_pack(corpus: Corpus, tmp_path: Path) -> None:
     assert main(argv) == 0
     losses = history_losses(tmp_path / "run")
     assert losses[-1] < losses[0]
+
+
+def test_a_pack_from_before_a_new_option_still_loads(corpus: Corpus, tmp_path: Path) -> None:
+    """pack.json's settings are completed with today's defaults: adding a feature option
+    never invalidates the packs made before it."""
+    pack = tmp_path / "p"
+    _pack(corpus, pack)
+    meta = json.loads((pack / "pack.json").read_text())
+    del meta["features"]["zcr"]  # as written before the zero-crossing-rate option existed
+    (pack / "pack.json").write_text(json.dumps(meta))
+    assert len(FeatureSet.open_pack(pack, FeatureConfig()).features) == 24
+    with pytest.raises(ManifestError, match="pack it again"):
+        FeatureSet.open_pack(pack, FeatureConfig(zcr=True))
+
+
+def test_nan_features_and_old_npz_packs_are_refused(
+    corpus: Corpus, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pack = tmp_path / "p"
+    _pack(corpus, pack)
+    shard = pack / json.loads((pack / "pack.json").read_text())["shards"][0]
+    values = np.load(shard)
+    values[-1, 2] = np.nan  # in the shard's last utterance (10 a shard)
+    np.save(shard, values)
+    lazy = FeatureSet.open_pack(pack, FeatureConfig())
+    assert np.isfinite(lazy.features[0]).all()
+    with pytest.raises(ManifestError, match="utterance 9 holds NaN or infinite features"):
+        lazy.features[9]
+    old = tmp_path / "train.npz"
+    old.write_bytes(b"PK")
+    argv = train_argv(corpus, tmp_path / "run", 1)
+    argv[argv.index(str(corpus.train))] = str(old)
+    capsys.readouterr()
+    assert main(argv) == 2
+    assert "asr pack MANIFEST --out DIR" in one_line_error(capsys.readouterr().err)

@@ -33,13 +33,13 @@ with open("corpora/real_dev.jsonl", "w") as out:
             out.write(json.dumps(row) + "\n")
 PY
 mkdir -p cache
-for pack in big/train uqm/train uqm/dev fotaq/train real_dev; do
-  out=cache/$(echo "$pack" | tr / _).npz
-  [ -f "$out" ] || python3 tools/pack_features.py "corpora/$pack.jsonl" --out "$out"
+# features once into disk shards (asr pack); packing again only redoes changed audio
+for pack in big/train uqm/train fotaq/train real_dev; do
+  asr pack "corpora/$pack.jsonl" --out "cache/$(echo "$pack" | tr / _).pack" --skip-invalid
 done
 
-args=(--train cache/uqm_train.npz cache/uqm_train.npz cache/fotaq_train.npz cache/fotaq_train.npz
-      cache/big_train.npz --val cache/real_dev.npz
+args=(--train cache/uqm_train.pack cache/uqm_train.pack cache/fotaq_train.pack
+      cache/fotaq_train.pack cache/big_train.pack --val cache/real_dev.pack
       --out "$OUT" --epochs "$EPOCHS" --learning-rate 3e-4 --lr-schedule cosine --skip-invalid)
 if [ -f "$OUT/config.json" ]; then
   asr train "${args[@]}" --resume
