@@ -14,6 +14,9 @@ cd "$(dirname "$0")/.."
 OUT=${OUT:-runs/real2}
 EPOCHS=${EPOCHS:-4}
 INIT=${INIT:-checkpoints/default}
+# the real sources trained on, each twice per epoch: stage 9 (shipped) used "uqm fotaq";
+# SOURCES="uqm fotaq bass" adds Beneath a Steel Sky (apt-get install beneath-a-steel-sky)
+SOURCES=${SOURCES:-uqm fotaq}
 
 [ -f corpora/big/train.jsonl ] || python3 tools/make_corpus.py --text data/text/sentences.txt \
     --text /usr/share/games/fortunes --out corpora/big --hours 24 --seed 0 --jobs 2
@@ -21,6 +24,9 @@ INIT=${INIT:-checkpoints/default}
     --text /usr/share/games/fortunes --out corpora/default --hours 6 --seed 0 --jobs 2
 [ -f corpora/uqm/train.jsonl ] || python3 tools/uqm_corpus.py --out corpora/uqm
 [ -f corpora/fotaq/train.jsonl ] || python3 tools/fotaq_corpus.py --out corpora/fotaq
+case " $SOURCES " in *" bass "*)
+  [ -f corpora/bass/train.jsonl ] || python3 tools/bass_corpus.py --out corpora/bass ;;
+esac
 # real dev: both games' held-out speakers in one manifest (absolute paths)
 [ -f corpora/real_dev.jsonl ] || python3 - <<'PY'
 import json, os
@@ -34,12 +40,16 @@ with open("corpora/real_dev.jsonl", "w") as out:
 PY
 mkdir -p cache
 # features once into disk shards (asr pack); packing again only redoes changed audio
-for pack in big/train uqm/train fotaq/train real_dev; do
+train=()
+for source in $SOURCES; do
+  asr pack "corpora/$source/train.jsonl" --out "cache/${source}_train.pack" --skip-invalid
+  train+=("cache/${source}_train.pack" "cache/${source}_train.pack")
+done
+for pack in big/train real_dev; do
   asr pack "corpora/$pack.jsonl" --out "cache/$(echo "$pack" | tr / _).pack" --skip-invalid
 done
 
-args=(--train cache/uqm_train.pack cache/uqm_train.pack cache/fotaq_train.pack
-      cache/fotaq_train.pack cache/big_train.pack --val cache/real_dev.pack
+args=(--train "${train[@]}" cache/big_train.pack --val cache/real_dev.pack
       --out "$OUT" --epochs "$EPOCHS" --learning-rate 3e-4 --lr-schedule cosine --skip-invalid)
 if [ -f "$OUT/config.json" ]; then
   asr train "${args[@]}" --resume
@@ -47,6 +57,6 @@ else
   asr train "${args[@]}" --init-from "$INIT"
 fi
 
-[ -f "$OUT/lm.npz" ] || asr lm corpora/big/train.jsonl corpora/uqm/train.jsonl \
-    corpora/fotaq/train.jsonl --unique --order 10 --out "$OUT/lm.npz" \
+[ -f "$OUT/lm.npz" ] || asr lm corpora/big/train.jsonl \
+    $(for source in $SOURCES; do echo "corpora/$source/train.jsonl"; done) --unique --order 10 --out "$OUT/lm.npz" \
     --tune corpora/real_dev.jsonl --model "$OUT" --weights 0.5 0.7 0.9 --bonuses 0.5 1.0 1.5
