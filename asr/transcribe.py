@@ -19,6 +19,8 @@ from asr.decoding import (
     Decoder,
     Hotwords,
     LMBeamDecoder,
+    TokenSpan,
+    forced_alignment,
     geometric_mean,
     log_softmax,
     split_at_blanks,
@@ -30,7 +32,7 @@ from asr.errors import AudioError, ConfigError
 from asr.features import Normalizer, compute_features
 from asr.lm import LM_NAME, CharLM
 from asr.runtime import ONNX_NAME, TFLITE_NAME, OnnxModel, model_dims, uses_onnx, uses_tflite
-from asr.text import Tokenizer
+from asr.text import Tokenizer, normalize_text
 from asr.wordlm import WORDS_NAME, WordLM
 
 MAX_BATCH_FRAMES = 32 * 1000  # feature frames per forward pass (~5 min of audio)
@@ -291,19 +293,46 @@ class Transcriber:
         for (a, _), lp, (ids, owner) in zip(bounds, parts, decoder.decode(parts), strict=True):
             for sp in token_spans(ids, owner, lp):
                 spans.append(dataclasses.replace(sp, first=sp.first + a, last=sp.last + a))
-        space = self.tokenizer.encode(" ")[0]
-        words = []
-        for group in split_words(spans, space):
-            words.append(
-                Word(
-                    self.tokenizer.decode([sp.id for sp in group]),
-                    round(group[0].first * spf, 3),
-                    round((group[-1].last + 1) * spf, 3),
-                    round(geometric_mean([sp.prob for sp in group]), 4),
-                )
-            )
+        words = self._timed_words(spans)
         text = " ".join(w.word for w in words)
-        return text, round(geometric_mean([sp.prob for sp in spans]), 4), tuple(words)
+        return text, round(geometric_mean([sp.prob for sp in spans]), 4), words
+
+    def _timed_words(self, spans: Sequence[TokenSpan]) -> tuple[Word, ...]:
+        """Token spans grouped into words at spaces, timed in seconds."""
+        spf = self.seconds_per_output_frame
+        space = self.tokenizer.encode(" ")[0]
+        return tuple(
+            Word(
+                self.tokenizer.decode([sp.id for sp in group]),
+                round(group[0].first * spf, 3),
+                round((group[-1].last + 1) * spf, 3),
+                round(geometric_mean([sp.prob for sp in group]), 4),
+            )
+            for group in split_words(spans, space)
+        )
+
+    def align(
+        self, signals: Sequence[np.ndarray], texts: Sequence[str]
+    ) -> list[tuple[Word, ...] | None]:
+        """Forced alignment: each known transcript's words timed in its signal.
+
+        Texts are normalized as for training. A word's confidence is its letters' geometric
+        mean posterior on the forced path, low where audio and text disagree. None for a
+        text too long to fit its audio (CTC needs a frame per letter and between repeats).
+        """
+        out: list[tuple[Word, ...] | None] = []
+        for samples, text, lg in zip(signals, texts, self.signal_logits(signals), strict=True):
+            label = self.tokenizer.encode(normalize_text(text))
+            log_probs = log_softmax(lg)
+            try:
+                owner = forced_alignment(log_probs, label)
+            except ValueError:
+                out.append(None)
+                continue
+            duration = len(samples) / self.config.features.sample_rate
+            words = self._timed_words(token_spans(label.tolist(), owner, log_probs))
+            out.append(tuple(dataclasses.replace(w, end=min(w.end, duration)) for w in words))
+        return out
 
     def describe_decoder(self, decoder: str, beam_width: int) -> str:
         """How text is decoded, for reports: "greedy", "beam 16" or "beam 16 + ... LM ..."."""
