@@ -47,6 +47,19 @@ class FeatureConfig:
                 f"window of {self.window_seconds * self.sample_rate:.0f} samples exceeds "
                 f"nfft={self.nfft}; raise nfft"
             )
+        empty = self.empty_bands()
+        if empty:
+            raise ValueError(
+                f"{self.num_filters} mel bands over a {self.nfft}-point FFT at "
+                f"{self.sample_rate} Hz leave band {empty[0]} with no FFT bin (a constant "
+                f"feature that stalls training); use fewer bands or a larger nfft "
+                f"(e.g. {2 * self.nfft})"
+            )
+
+    def empty_bands(self) -> list[int]:
+        """Mel bands (0-based) too narrow to hold an FFT bin at this nfft and rate."""
+        bank = psf.get_filterbanks(self.num_filters, self.nfft, self.sample_rate)
+        return [int(i) for i in np.flatnonzero(bank.sum(axis=1) <= 0)]
 
     @property
     def base_dim(self) -> int:

@@ -44,6 +44,16 @@ def test_bad_config_is_rejected() -> None:
         FeatureConfig(kind="wavelet")  # type: ignore[arg-type]
 
 
+def test_mel_bands_narrower_than_an_fft_bin_are_refused() -> None:
+    """80 bands over 512 points leave band 2 empty: a constant feature that stalled a
+    gender model at chance; a larger FFT fills every band."""
+    with pytest.raises(ValueError, match="band 2 with no FFT bin.*nfft \\(e.g. 1024\\)"):
+        FeatureConfig(kind="fbank", num_filters=80)
+    config = FeatureConfig(kind="fbank", num_filters=80, nfft=1024)
+    feats = compute_features(np.random.default_rng(0).normal(0, 0.1, 16000), config)
+    assert feats.shape[1] == 240 and (feats.std(axis=0) > 0).all()
+
+
 def test_normalizer_gives_zero_mean_unit_std() -> None:
     rng = np.random.default_rng(1)
     feats = [rng.normal(5, 3, (n, 4)).astype(np.float32) for n in (10, 50, 200)]

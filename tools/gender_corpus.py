@@ -1,16 +1,18 @@
 """Speaker-gender corpora for `asr classify`: synthetic sentences to train on, and the real
-game characters whose gender the games state, to test on.
+game characters whose gender the games state, to train and test on.
 
 Synthetic: sentences of ``data/text/sentences.txt`` (each split its own sentences) spoken by
 voices of known gender (``asr.synth.voice_gender``), the genders balanced, split by recorded
 speaker exactly as ``tools/keyword_corpus.py`` splits them, through the same random channel
 and noise. Real: clips of The Ur-Quan Masters and Flight of the Amazon Queen by human
 characters whose gender the game makes plain (names, pronouns, how others address them);
-aliens, animals, processed voices and unnamed extras are left out, because their label
-could not be assigned honestly.
+aliens, animals, robots, processed voices and unnamed extras are left out, because their
+label could not be assigned honestly. The real clips keep the speech corpora's speaker
+splits (train/dev/test manifests become real_train/real_val/real_test), so the characters
+tested on are never trained on:
 
-    python tools/gender_corpus.py --out corpora/gender --real corpora/uqm/all.jsonl \
-        corpora/fotaq/all.jsonl
+    python tools/gender_corpus.py --out corpora/gender --real corpora/uqm corpora/fotaq \
+        corpora/bass
 """
 
 from __future__ import annotations
@@ -62,16 +64,23 @@ REAL_GENDERS = {
     "secretary": "female",
     "lola": "female",
     "rita": "female",
+    # Beneath a Steel Sky: Robert Foster, Anita, Mr Lamb, Danielle, Dr Burke
+    "foster": "male",
+    "anita": "female",
+    "lamb": "male",
+    "danielle": "female",
+    "burke": "male",
 }
+REAL_SPLITS = {"train": "real_train", "dev": "real_val", "test": "real_test"}
+TRAIN_PER_SPEAKER = 150  # real training clips per character (Joe and Foster speak thousands)
 
 
-def real_rows(manifests: list[Path], per_speaker: int, seed: int) -> list[dict]:
+def real_rows(manifest: Path, per_speaker: int, seed: int) -> list[dict]:
     """Up to ``per_speaker`` clips (at least 1.5 s) of each character in REAL_GENDERS."""
     by_speaker: dict[str, list] = {}
-    for manifest in manifests:
-        for u in read_manifest(manifest):
-            if u.speaker in REAL_GENDERS and (u.duration or 0) >= 1.5:
-                by_speaker.setdefault(u.speaker, []).append(u)
+    for u in read_manifest(manifest):
+        if u.speaker in REAL_GENDERS and (u.duration or 0) >= 1.5:
+            by_speaker.setdefault(u.speaker, []).append(u)
     rng = random.Random(seed)
     rows = []
     for speaker, utterances in sorted(by_speaker.items()):
@@ -84,6 +93,22 @@ def real_rows(manifests: list[Path], per_speaker: int, seed: int) -> list[dict]:
                 }
             )
     return rows
+
+
+def write_real(out: Path, corpora: list[Path], per_speaker: int, seed: int) -> None:
+    """real_train/real_val/real_test.jsonl from the corpora's train/dev/test manifests."""
+    for split, name in REAL_SPLITS.items():
+        limit = TRAIN_PER_SPEAKER if split == "train" else per_speaker
+        rows = []
+        for corpus in corpora:
+            if (corpus / f"{split}.jsonl").is_file():
+                rows += real_rows(corpus / f"{split}.jsonl", limit, seed)
+        atomic_write_text(out / f"{name}.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
+        speakers = sorted({r["speaker"] for r in rows})
+        print(
+            f"{name}: {len(rows)} clips of {len(speakers)} characters "
+            f"({', '.join(speakers)}), {dict(Counter(r['label'] for r in rows))}"
+        )
 
 
 def build(out: Path, seed: int, jobs: int) -> None:
@@ -131,8 +156,12 @@ def build(out: Path, seed: int, jobs: int) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--real", nargs="*", type=Path, default=[], metavar="MANIFEST")
-    parser.add_argument("--per-speaker", type=int, default=40, help="real clips per character")
+    parser.add_argument(
+        "--real", nargs="*", type=Path, default=[], metavar="CORPUS", help="speech corpus folders"
+    )
+    parser.add_argument(
+        "--per-speaker", type=int, default=40, help="real val/test clips per character"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--jobs", type=int, default=2)
     args = parser.parse_args(argv)
@@ -140,12 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     if not (args.out / "train.jsonl").is_file():
         build(args.out, args.seed, args.jobs)
     if args.real:
-        rows = real_rows(args.real, args.per_speaker, args.seed)
-        atomic_write_text(args.out / "real.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
-        print(
-            f"real: {len(rows)} clips of {len({r['speaker'] for r in rows})} characters, "
-            f"{dict(Counter(r['label'] for r in rows))}"
-        )
+        write_real(args.out, args.real, args.per_speaker, args.seed)
     return 0
 
 
