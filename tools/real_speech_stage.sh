@@ -17,6 +17,10 @@ INIT=${INIT:-checkpoints/default}
 # the real sources trained on, each twice per epoch: stage 9 (shipped) used "uqm fotaq";
 # SOURCES="uqm fotaq bass" adds Beneath a Steel Sky (apt-get install beneath-a-steel-sky)
 SOURCES=${SOURCES:-uqm fotaq}
+LR=${LR:-3e-4}  # peak of the cosine schedule
+SYNTH_COPIES=${SYNTH_COPIES:-1}  # times the synthetic corpus is given per epoch
+# the manifest the LM weight is tuned on (stage 11: real dev + synthetic val, mixed)
+TUNE=${TUNE:-corpora/real_dev.jsonl}
 
 [ -f corpora/big/train.jsonl ] || python3 tools/make_corpus.py --text data/text/sentences.txt \
     --text /usr/share/games/fortunes --out corpora/big --hours 24 --seed 0 --jobs 2
@@ -28,15 +32,22 @@ case " $SOURCES " in *" bass "*)
   [ -f corpora/bass/train.jsonl ] || python3 tools/bass_corpus.py --out corpora/bass ;;
 esac
 # real dev: both games' held-out speakers in one manifest (absolute paths)
-[ -f corpora/real_dev.jsonl ] || python3 - <<'PY'
+# and dev_mixed: real dev + the synthetic val (held-out voices), for tuning the LM on both
+python3 - <<'PY'
 import json, os
-with open("corpora/real_dev.jsonl", "w") as out:
-    for m in ("corpora/uqm/dev.jsonl", "corpora/fotaq/dev.jsonl"):
-        folder = os.path.dirname(os.path.abspath(m))
-        for line in open(m):
-            row = json.loads(line)
-            row["audio_filepath"] = os.path.join(folder, row["audio_filepath"])
-            out.write(json.dumps(row) + "\n")
+for name, parts in (
+    ("corpora/real_dev.jsonl", ("corpora/uqm/dev.jsonl", "corpora/fotaq/dev.jsonl")),
+    ("corpora/dev_mixed.jsonl", ("corpora/real_dev.jsonl", "corpora/default/val.jsonl")),
+):
+    if os.path.exists(name):
+        continue
+    with open(name, "w") as out:
+        for m in parts:
+            folder = os.path.dirname(os.path.abspath(m))
+            for line in open(m):
+                row = json.loads(line)
+                row["audio_filepath"] = os.path.join(folder, row["audio_filepath"])
+                out.write(json.dumps(row) + "\n")
 PY
 mkdir -p cache
 # features once into disk shards (asr pack); packing again only redoes changed audio
@@ -49,14 +60,17 @@ for pack in big/train real_dev; do
   asr pack "corpora/$pack.jsonl" --out "cache/$(echo "$pack" | tr / _).pack" --skip-invalid
 done
 
-args=(--train "${train[@]}" cache/big_train.pack --val cache/real_dev.pack
-      --out "$OUT" --epochs "$EPOCHS" --learning-rate 3e-4 --lr-schedule cosine --skip-invalid)
+for _ in $(seq "$SYNTH_COPIES"); do train+=(cache/big_train.pack); done
+args=(--train "${train[@]}" --val cache/real_dev.pack
+      --out "$OUT" --epochs "$EPOCHS" --learning-rate "$LR" --lr-schedule cosine --skip-invalid)
 if [ -f "$OUT/config.json" ]; then
   asr train "${args[@]}" --resume
 else
   asr train "${args[@]}" --init-from "$INIT"
 fi
 
+# the shipped word LM takes part in tuning, as it will in use
+[ -f "$OUT/words.arpa" ] || cp checkpoints/default/words.arpa "$OUT/"
 [ -f "$OUT/lm.npz" ] || asr lm corpora/big/train.jsonl \
     $(for source in $SOURCES; do echo "corpora/$source/train.jsonl"; done) --unique --order 10 --out "$OUT/lm.npz" \
-    --tune corpora/real_dev.jsonl --model "$OUT" --weights 0.5 0.7 0.9 --bonuses 0.5 1.0 1.5
+    --tune "$TUNE" --model "$OUT" --weights 0.5 0.7 0.9 --bonuses 0.5 1.0 1.5
