@@ -70,6 +70,18 @@ REAL_GENDERS = {
     "lamb": "male",
     "danielle": "female",
     "burke": "male",
+    # named by a kinship word or a gendered first name: BASS's Dad, Son, Father, Trevor,
+    # Vincent, Walter, Helga, Babs; FOTAQ's Man 1 and Man 2
+    "dad": "male",
+    "son": "male",
+    "father": "male",
+    "trevor": "male",
+    "vincent": "male",
+    "walter": "male",
+    "helga": "female",
+    "babs": "female",
+    "man1": "male",
+    "man2": "male",
 }
 REAL_SPLITS = {"train": "real_train", "dev": "real_val", "test": "real_test"}
 TRAIN_PER_SPEAKER = 150  # real training clips per character (Joe and Foster speak thousands)
