@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import scipy.signal
 import soundfile as sf
 from classify_support import join_clips, make_keyword_corpus, write_labels
 from e2e_support import history_losses, one_line_error, run_cli
@@ -116,6 +117,49 @@ def test_per_frame_crnn_with_aux_branch_detects_words_in_long_audio(kw, tmp_path
     assert probs.shape == (config.features.num_frames(int(duration * 16000)), 4)
     assert np.allclose(probs.sum(axis=1), 1.0, atol=1e-4)
     assert times[0][0] > 0  # the fixture knows where the words are
+    # a clip model names the spans: only its target labels come out, at its probability
+    rc, stdout, _ = run_cli(
+        ["classify", "detect", "--model", str(out), str(long_wav), "--format", "jsonl"]
+        + ["--label-with", "checkpoints/keywords", "--threshold", "0.3"]
+    )
+    assert rc == 0
+    for line in stdout.splitlines():
+        span = json.loads(line)
+        assert span["label"] in load_config("checkpoints/keywords").labels
+        assert span["label"] not in ("silence", "unknown") and span["score"] >= 0.3
+    rc, _, stderr = run_cli(
+        ["classify", "detect", "--model", str(out), str(long_wav)]
+        + ["--label-with", "checkpoints/keywords", "--target", "maybe"]
+    )
+    assert rc != 0 and "'maybe' is not one of this model's labels" in stderr
+
+
+def test_a_clip_model_names_the_spans_of_a_recording() -> None:
+    """The shipped keyword model labels spans cut from a recording of the sample clips;
+    a span of silence is dropped, and so is every span under the threshold."""
+    from asr.audio import load_audio
+    from asr.classify import Span
+
+    labeler = Classifier.load("checkpoints/keywords")
+    words = ["go", "no", "stop", "up", "yes"]
+    gap = np.zeros(8000, np.float32)
+    parts, spans = [gap], []
+    for word in words:
+        clip = load_audio(Path("data/keywords") / f"{word}.wav", 16_000)
+        start = sum(len(p) for p in parts) / 16_000
+        spans.append(Span(start + 0.2, start + len(clip) / 16_000 - 0.2, "?", 0.0))
+        parts += [clip, gap]
+    samples = np.concatenate(parts)
+    quiet = Span(0.05, 0.45, "?", 0.0)
+    named = labeler.name_spans(samples, 16_000, [*spans, quiet], threshold=0.5)
+    assert [s.label for s in named] == words
+    assert [(s.start, s.end) for s in named] == [(s.start, s.end) for s in spans]
+    assert labeler.name_spans(samples, 16_000, spans, threshold=0.999) != named
+    # at another rate the recording is resampled first: each span keeps its own word
+    # (at 8 kHz "go" falls under the threshold; measured)
+    at_8k = labeler.name_spans(scipy.signal.resample_poly(samples, 1, 2), 8_000, spans, 0.5)
+    word_at = {s.start: w for s, w in zip(spans, words, strict=True)}
+    assert len(at_8k) >= 4 and all(s.label == word_at[s.start] for s in at_8k)
 
 
 def test_model_loads_with_safe_mode_without_importing_asr(kw, tmp_path) -> None:

@@ -6,7 +6,7 @@ silence, in a seeded random order, with pauses and a noise bed), runs a per-fram
 span matches a true keyword of the same label whose onset is within the tolerance (200 ms).
 
     python tools/detect_eval.py --model runs/kws_frames --manifest corpora/keywords/test.jsonl \
-        --out runs/detect_eval
+        --out runs/detect_eval [--label-with checkpoints/keywords --threshold 0.7]
 """
 
 from __future__ import annotations
@@ -83,10 +83,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--files", type=int, default=10)
     parser.add_argument("--clips-per-file", type=int, default=40)
     parser.add_argument("--threshold", type=float, nargs="+", default=[0.5])
+    parser.add_argument("--label-with", type=Path, help="a clip model that names the spans")
     parser.add_argument("--tolerance", type=float, default=0.2, help="onset tolerance, s")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     classifier = Classifier.load(args.model)
+    labeler = Classifier.load(args.label_with) if args.label_with else None
     files = build_long_files(
         classifier, args.manifest, args.out, args.files, args.clips_per_file, args.seed
     )
@@ -97,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     for threshold in args.threshold:
         matched = predicted = reference = 0
         for path, events in files:
-            spans = classifier.detect(path, threshold=threshold)
+            spans = classifier.detect(path, threshold=threshold, labeler=labeler)
             score = event_score(events, [(s.start, s.end, s.label) for s in spans], args.tolerance)
             matched, predicted = matched + score.matched, predicted + score.predicted
             reference += score.reference
