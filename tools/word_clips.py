@@ -78,8 +78,9 @@ def clips_of_source(
     targets: Sequence[str],
     unknown: Sequence[str],
     out: Path,
-    args: argparse.Namespace,
     rng: np.random.Generator,
+    pad: float = 0.15,
+    min_confidence: float = 0.05,
 ) -> dict[str, list[dict]]:
     """Rows per classifier split of one corpus folder's word clips (clips written to OUT)."""
     wanted = set(targets) | set(unknown)
@@ -102,9 +103,9 @@ def clips_of_source(
                 duration = len(samples) / RATE
                 for i, w in enumerate(words):
                     label = label_of(w.word, targets, unknown)
-                    if label is None or w.confidence < args.min_confidence:
+                    if label is None or w.confidence < min_confidence:
                         continue
-                    start, end = word_bounds(words, i, duration, args.pad)
+                    start, end = word_bounds(words, i, duration, pad)
                     clip = room(cut(samples, start, end), rng)
                     n = sum(len(r) for r in rows.values())
                     path = out / target_split / label / f"{source.name}-{n:06d}.wav"
@@ -150,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     rows: dict[str, list[dict]] = {"train": [], "val": [], "test": []}
     for source in args.sources:
         for split, more in clips_of_source(
-            transcriber, source, targets, unknown, args.out, args, rng
+            transcriber, source, targets, unknown, args.out, rng, args.pad, args.min_confidence
         ).items():
             rows[split] += more
     for split, split_rows in rows.items():
