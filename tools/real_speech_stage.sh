@@ -19,6 +19,9 @@ INIT=${INIT:-checkpoints/default}
 SOURCES=${SOURCES:-uqm fotaq}
 LR=${LR:-3e-4}  # peak of the cosine schedule
 SYNTH_COPIES=${SYNTH_COPIES:-1}  # times the synthetic corpus is given per epoch
+# more packs to train on, e.g. EXTRA=cache/big_channel.pack (the synthetic corpus through
+# random rooms, noise and phone lines: tools/augment_corpus.py, then asr pack)
+EXTRA=${EXTRA:-}
 # the manifest the LM weight is tuned on (stage 11: real dev + synthetic val, mixed)
 TUNE=${TUNE:-corpora/real_dev.jsonl}
 
@@ -61,6 +64,10 @@ for pack in big/train real_dev; do
 done
 
 for _ in $(seq "$SYNTH_COPIES"); do train+=(cache/big_train.pack); done
+for pack in $EXTRA; do
+  [ -d "$pack" ] || { echo "$pack: no such pack; make it with asr pack" >&2; exit 2; }
+  train+=("$pack")
+done
 args=(--train "${train[@]}" --val cache/real_dev.pack
       --out "$OUT" --epochs "$EPOCHS" --learning-rate "$LR" --lr-schedule cosine --skip-invalid)
 if [ -f "$OUT/config.json" ]; then
