@@ -379,9 +379,7 @@ class Classifier:
         under ``threshold`` dropped."""
         if not spans:
             return []
-        mine = self.config.features.sample_rate
-        if rate != mine:
-            samples, rate = resample(samples, rate, mine), mine
+        samples, rate = self.samples(samples, rate), self.config.features.sample_rate
         least = (self.spec.frames or 0) * self.config.features.hop_seconds
         clips = []
         for span in spans:
