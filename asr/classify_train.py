@@ -75,6 +75,9 @@ class ClassifyTrainOptions:
     jobs: int | None = None
     progress: bool = True
     augment: bool = True  # random placement in the window, vocal-tract warp, masking
+    # the warp makes one voice sound like another's vocal tract: off when the labels are
+    # about the voice (speaker gender), where it would teach the model to ignore the cue
+    warp: bool = True
     skip_invalid: bool = False
     init_from: Path | None = None  # unused by classifiers; _check_out_dir reads it
 
@@ -274,6 +277,20 @@ def validate(classifier: Classifier, examples: Examples) -> tuple[float, float]:
     return float(-np.log(picked + eps).mean()), accuracy
 
 
+def batch_augmentations(
+    options: ClassifyTrainOptions, features: FeatureConfig, norm: Normalizer
+) -> list[Augmentation]:
+    """What changes training batches: the vocal-tract warp (unless ``options.warp`` is off
+    or the features carry a zero-crossing rate, which a warp cannot move) and masking."""
+    if not options.augment:
+        return []
+    augment: list[Augmentation] = []
+    if options.warp and not features.zcr:
+        augment.append(VocalTractWarp.build(features, norm))
+    augment.append(SpecAugment(features.base_dim))
+    return augment
+
+
 def train_classifier(options: ClassifyTrainOptions) -> ClassifyTrainResult:
     """Run `asr classify train`; returns the best validation accuracy."""
     _check_out_dir(options)  # type: ignore[arg-type]  (the same refusal rules as asr train)
@@ -333,11 +350,7 @@ def train_classifier(options: ClassifyTrainOptions) -> ClassifyTrainResult:
 
     model = get_architecture(spec.arch, CLASSIFY).build(config, fast=True)
     norm = Normalizer(np.array(config.mean), np.array(config.std))
-    augment: list[Augmentation] = []
-    if options.augment:
-        if not feature_config.zcr:
-            augment.append(VocalTractWarp.build(feature_config, norm))
-        augment.append(SpecAugment(feature_config.base_dim))
+    augment = batch_augmentations(options, feature_config, norm)
     background = labels.index(BACKGROUND) if BACKGROUND in labels else 0
 
     def batches_for(epoch: int) -> ClipBatches:

@@ -199,6 +199,7 @@ def _cmd_classify_train(args: argparse.Namespace) -> int:
             seed=args.seed,
             jobs=args.jobs,
             augment=not args.no_augment,
+            warp=not args.no_warp,
             skip_invalid=args.skip_invalid,
         )
     )
@@ -1166,6 +1167,12 @@ def _add_classify_parser(sub) -> None:
         "--no-augment",
         action="store_true",
         help="no random placement, vocal-tract warp or masking of training clips",
+    )
+    p.add_argument(
+        "--no-warp",
+        action="store_true",
+        help="keep placement and masking but no vocal-tract warp: for labels about the "
+        "voice itself (speaker gender), which the warp blurs",
     )
     p.add_argument(
         "--skip-invalid",

@@ -21,10 +21,11 @@ from classify_support import join_clips, make_keyword_corpus, write_labels
 from e2e_support import history_losses, one_line_error, run_cli
 
 from asr.classify import Classifier
-from asr.classify_train import ClassifyTrainOptions, train_classifier
+from asr.classify_train import ClassifyTrainOptions, batch_augmentations, train_classifier
 from asr.config import ClassifierModelConfig, Config, load_config
+from asr.data import SpecAugment, VocalTractWarp
 from asr.errors import AsrError, ManifestError
-from asr.features import FeatureConfig
+from asr.features import FeatureConfig, Normalizer
 
 TINY = {"units": 16, "filters": 8, "conv_layers": 2, "dropout": 0.0}
 
@@ -291,6 +292,24 @@ def test_config_rules() -> None:
     config = Config(task="classify", model=ClassifierModelConfig(arch="lstm"), labels=("a", "b"))
     assert Config.from_dict(json.loads(json.dumps(config.to_dict()))) == config
     assert "labels" not in Config().to_dict()  # CTC configs are as before
+
+
+def test_warp_can_be_left_out_for_labels_about_the_voice(tmp_path) -> None:
+    """--no-warp keeps placement and masking; the warp would blur a speaker-gender cue."""
+    features = FeatureConfig(kind="fbank", num_filters=40)
+    norm = Normalizer(np.zeros(features.dim), np.ones(features.dim))
+
+    def kinds(**kw) -> list[type]:
+        options = ClassifyTrainOptions(train=[tmp_path], val=tmp_path, out=tmp_path, **kw)
+        return [type(a) for a in batch_augmentations(options, features, norm)]
+
+    assert kinds() == [VocalTractWarp, SpecAugment]
+    assert kinds(warp=False) == [SpecAugment]
+    assert kinds(augment=False) == []
+    options = ClassifyTrainOptions(train=[tmp_path], val=tmp_path, out=tmp_path)
+    zcr = FeatureConfig(zcr=True)
+    norm_zcr = Normalizer(np.zeros(zcr.dim), np.ones(zcr.dim))
+    assert [type(a) for a in batch_augmentations(options, zcr, norm_zcr)] == [SpecAugment]
 
 
 def test_shipped_keyword_model_labels_the_sample_clips() -> None:
