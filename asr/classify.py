@@ -434,7 +434,10 @@ def evaluate_classifier(
             problems.append(f"{u.source}: {e}")
             continue
         truth.append(index[u.label])
-        rows.append({"audio_filepath": u.audio_filepath, "label": u.label})
+        row: dict[str, object] = {"audio_filepath": u.audio_filepath, "label": u.label}
+        if u.speaker is not None:
+            row["speaker"] = u.speaker
+        rows.append(row)
     for problem in problems:
         if on_error is not None:
             on_error(problem)

@@ -42,14 +42,36 @@ class ClassReport:
         present = [c.f1 for c in self.classes if c.support]
         return float(np.mean(present)) if present else 0.0
 
+    def by_speaker(self) -> list[tuple[str, int, int]]:
+        """(speaker, right, clips) for each speaker the manifest names, worst first.
+
+        Why: test sets here hold whole speakers out, and one figure over them hides that
+        errors gather on a few voices (the gender model's on one or two characters).
+        """
+        tally: dict[str, list[int]] = {}
+        for row in self.rows:
+            speaker = row.get("speaker")
+            if speaker is None:
+                continue
+            counts = tally.setdefault(str(speaker), [0, 0])
+            counts[0] += int(row.get("predicted") == row.get("label"))
+            counts[1] += 1
+        return sorted(
+            ((s, right, n) for s, (right, n) in tally.items()), key=lambda t: (t[1] / t[2], t[0])
+        )
+
     def to_dict(self) -> dict[str, object]:
-        """JSON-ready: totals, per class, the matrix and per-clip rows."""
+        """JSON-ready: totals, per class, per speaker, the matrix and per-clip rows."""
         return {
             "count": self.count,
             "accuracy": self.accuracy,
             "macro_f1": self.macro_f1,
             "labels": self.labels,
             "classes": [asdict(c) for c in self.classes],
+            "speakers": [
+                {"speaker": s, "accuracy": right / n, "clips": n}
+                for s, right, n in self.by_speaker()
+            ],
             "confusion": self.confusion,
             "clips": self.rows,
         }

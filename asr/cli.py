@@ -303,6 +303,11 @@ def _cmd_classify_evaluate(args: argparse.Namespace) -> int:
     print("label\tprecision\trecall\tf1\tsupport")
     for c in report.classes:
         print(f"{c.label}\t{c.precision:.3f}\t{c.recall:.3f}\t{c.f1:.3f}\t{c.support}")
+    speakers = report.by_speaker()
+    if speakers:
+        print("speaker\taccuracy\tclips")
+        for speaker, right, n in speakers:
+            print(f"{speaker}\t{right / n:.3f}\t{n}")
     if args.report:
         json_path, html_path = write_report(report, args.report, force=args.force)
         print(f"report written to {json_path} and {html_path}")

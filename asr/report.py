@@ -318,6 +318,18 @@ def render_class_html(report: ClassReport) -> str:
         + "</tr>"
         for i, (label, counts) in enumerate(zip(report.labels, report.confusion, strict=True))
     )
+    speakers = "".join(
+        f'<tr><td class="t">{_e(name)}</td><td class="n">{_pct(right / n)}</td>'
+        f'<td class="n">{n}</td></tr>'
+        for name, right, n in report.by_speaker()
+    )
+    by_speaker = (
+        "<h2>Per speaker (worst first)</h2>"
+        '<table><tr><th>speaker</th><th class="n">accuracy</th><th class="n">clips</th></tr>'
+        f"{speakers}</table>"
+        if speakers
+        else ""
+    )
     wrong = [r for r in report.rows if r.get("label") != r.get("predicted")]
     mistakes = "".join(
         f'<tr><td class="t">{_e(PurePath(str(r["audio_filepath"])).name)}</td>'
@@ -337,6 +349,7 @@ def render_class_html(report: ClassReport) -> str:
         "<h2>Per class</h2>"
         '<table><tr><th>label</th><th class="n">precision</th><th class="n">recall</th>'
         f'<th class="n">F1</th><th class="n">clips</th></tr>{per_class}</table>'
+        f"{by_speaker}"
         f"<h2>Misclassified clips ({len(wrong)})</h2>"
         + (
             "<table><tr><th>file</th><th>label</th><th>predicted</th>"

@@ -22,6 +22,7 @@ from e2e_support import history_losses, one_line_error, run_cli
 
 from asr.classify import Classifier
 from asr.classify_train import ClassifyTrainOptions, batch_augmentations, train_classifier
+from asr.classmetrics import score_classes
 from asr.config import ClassifierModelConfig, Config, load_config
 from asr.data import SpecAugment, VocalTractWarp
 from asr.errors import AsrError, ManifestError
@@ -225,6 +226,24 @@ def test_cli_predict_evaluate_and_report(kw, tmp_path) -> None:
     assert data["labels"] == ["no", "up", "yes"] and len(data["clips"]) == 12
     page = report.with_suffix(".html").read_text()
     assert "Confusion matrix" in page and '<table class="matrix">' in page
+    # a manifest that names speakers gets accuracy per speaker (file names are word_voice_rate)
+    named = tmp_path / "named.jsonl"
+    lines = [json.loads(line) for line in kw["val"].read_text().splitlines()]
+    for row in lines:
+        row["audio_filepath"] = str(kw["val"].parent / row["audio_filepath"])
+        row["speaker"] = "voice" + Path(row["audio_filepath"]).stem.split("_")[1]
+    named.write_text("".join(json.dumps(row) + "\n" for row in lines))
+    rc, stdout, _ = run_cli(
+        ["classify", "evaluate", "--model", str(out), "--manifest", str(named),
+         "--report", str(tmp_path / "named_eval.json")]
+    )  # fmt: skip
+    table = stdout.split("speaker\taccuracy\tclips\n")[1].splitlines()[:-1]  # then "report..."
+    assert sorted(line.split("\t")[0] for line in table) == ["voice0", "voice1"]
+    assert all(line.split("\t")[2] == "6" for line in table)
+    speakers = json.loads((tmp_path / "named_eval.json").read_text())["speakers"]
+    assert "Per speaker" in (tmp_path / "named_eval.html").read_text()
+    assert "Per speaker" not in page  # a manifest without speakers gets no such table
+    assert sum(s["clips"] for s in speakers) == 12
     rc, _, stderr = run_cli(
         ["classify", "evaluate", "--model", str(out), "--manifest", str(kw["val"]),
          "--report", str(report)]
@@ -278,6 +297,19 @@ def test_evaluate_refuses_a_label_the_model_does_not_know(kw, tmp_path) -> None:
     assert "odd.jsonl:2: label 'left' is not one this model knows" in one_line_error(stderr)
     rc, _, stderr = run_cli(["classify", "detect", "--model", str(out), str(wavs[0])])
     assert rc == 2 and "detection needs --per-frame" in one_line_error(stderr)
+
+
+def test_accuracy_by_speaker_puts_the_worst_first() -> None:
+    rows = [
+        {"label": "a", "predicted": "a", "speaker": "kim"},
+        {"label": "a", "predicted": "b", "speaker": "kim"},
+        {"label": "b", "predicted": "b", "speaker": "lee"},
+        {"label": "b", "predicted": "b"},  # no speaker: counted overall only
+    ]
+    report = score_classes(["a", "b"], [0, 0, 1, 1], [0, 1, 1, 1], rows)
+    assert report.by_speaker() == [("kim", 1, 2), ("lee", 1, 1)]
+    assert report.to_dict()["speakers"][0] == {"speaker": "kim", "accuracy": 0.5, "clips": 2}
+    assert score_classes(["a", "b"], [0], [0], [{"label": "a"}]).by_speaker() == []
 
 
 def test_config_rules() -> None:
