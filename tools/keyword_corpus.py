@@ -34,6 +34,7 @@ import random
 import sys
 import tempfile
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -43,7 +44,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from asr.audio import resample  # noqa: E402
 from asr.fileio import atomic_write_text  # noqa: E402
-from asr.synth import Voice, list_voices, plan_takes, render_takes, voice_speaker  # noqa: E402
+from asr.synth import (  # noqa: E402
+    Voice,
+    list_voices,
+    parse_voices,
+    plan_takes,
+    render_takes,
+    voice_speaker,
+)  # noqa: E402
 
 RATE = 16000
 CLIP_SECONDS = 1.0
@@ -66,6 +74,7 @@ SPEAKER_SPLIT = {  # recorded speakers (asr.synth.voice_speaker) behind flite, R
         ),
         "train",
     ),
+    "piper:joe": "train",  # Piper's one voice: only when named (--voices piper:joe)
     **dict.fromkeys(("arctic:rms", "mbrola:us1"), "val"),
     **dict.fromkeys(("arctic:slt", "arctic:awb", "mbrola:us2"), "test"),
 }
@@ -161,16 +170,39 @@ def write_clip(path: Path, samples: np.ndarray) -> None:
     sf.write(path, samples.astype(np.float32), RATE, subtype="PCM_16")
 
 
-def build(preset: str, out: Path, seed: int, jobs: int) -> dict[str, Counter]:
-    """Render the corpus; returns label counts per split."""
+def scaled(takes: int, scale: float) -> int:
+    """A take count times ``scale``, at least one where there were any."""
+    return max(1, round(takes * scale)) if takes else 0
+
+
+def build(
+    preset: str,
+    out: Path,
+    seed: int,
+    jobs: int,
+    only: Sequence[Voice] | None = None,
+    scale: float = 1.0,
+) -> dict[str, Counter]:
+    """Render the corpus; returns label counts per split.
+
+    ``only``: these voices instead of every installed one (each still in its speaker's
+    split; a split none of them belongs to is not written), e.g. a supplement of one new
+    voice; ``scale`` multiplies every take count.
+    """
     spec = PRESETS[preset]
-    voices = {s: [v for v in list_voices() if voice_split(v) == s] for s in SPLITS}
+    pool = list_voices() if only is None else list(only)
+    unused = [str(v) for v in pool if voice_split(v) is None]
+    if only is not None and unused:
+        raise SystemExit(f"no split holds {', '.join(unused)}; add it to SPEAKER_SPLIT")
+    voices = {s: [v for v in pool if voice_split(v) == s] for s in SPLITS}
     rng = np.random.default_rng(seed)
     counts: dict[str, Counter] = {}
     for s_index, split in enumerate(SPLITS):
+        if not voices[split]:
+            continue
         rows: list[dict] = []
-        plan = [(w, spec["takes"][split]) for w in spec["words"]]
-        plan += [(w, spec["unknown_takes"][split]) for w in spec["unknown"]]
+        plan = [(w, scaled(spec["takes"][split], scale)) for w in spec["words"]]
+        plan += [(w, scaled(spec["unknown_takes"][split], scale)) for w in spec["unknown"]]
         sentences = [w for w, n in plan for _ in range(n)]
         labels = {w: (w if w in spec["words"] else "unknown") for w, _ in plan}
         with tempfile.TemporaryDirectory() as tmp:
@@ -192,7 +224,7 @@ def build(preset: str, out: Path, seed: int, jobs: int) -> dict[str, Counter]:
                         "speaker": str(r.take.voice),
                     }
                 )
-        for i in range(spec["silence"][split]):
+        for i in range(scaled(spec["silence"][split], scale)):
             path = out / split / "silence" / f"{i + 1:06d}.wav"
             write_clip(path, silence_clip(rng))
             rows.append({"audio_filepath": str(path.relative_to(out)), "label": "silence"})
@@ -237,6 +269,14 @@ def main(argv: list[str] | None = None) -> int:
         help="only write OUT/real.jsonl: the clips of these (real speech) manifests whose "
         "whole line is one of the preset's words",
     )
+    parser.add_argument(
+        "--voices",
+        help="only these voices (asr synth's --voices syntax, e.g. piper:joe), each in its "
+        "speaker's split: a supplement of new voices beside an existing corpus",
+    )
+    parser.add_argument(
+        "--scale", type=float, default=1.0, help="multiply every take count (e.g. 0.25)"
+    )
     args = parser.parse_args(argv)
     if args.real_from:
         rows = real_clips(args.real_from, PRESETS[args.preset]["words"])
@@ -246,7 +286,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.out.is_dir() and any(args.out.iterdir()) and not args.force:
         parser.error(f"{args.out} is not empty; pass --force or choose another --out")
-    build(args.preset, args.out, args.seed, args.jobs)
+    if args.scale <= 0:
+        parser.error(f"--scale must be positive, got {args.scale}")
+    only = parse_voices(args.voices) if args.voices else None
+    build(args.preset, args.out, args.seed, args.jobs, only=only, scale=args.scale)
     return 0
 
 
