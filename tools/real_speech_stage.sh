@@ -14,6 +14,8 @@ cd "$(dirname "$0")/.."
 OUT=${OUT:-runs/real2}
 EPOCHS=${EPOCHS:-4}
 INIT=${INIT:-checkpoints/default}
+# CONFIG=data/recipes/X.json trains a new shape from fresh weights instead of from INIT
+CONFIG=${CONFIG:-}
 # the real sources trained on, each twice per epoch: stage 9 (shipped) used "uqm fotaq";
 # SOURCES="uqm fotaq bass" adds Beneath a Steel Sky (apt-get install beneath-a-steel-sky)
 SOURCES=${SOURCES:-uqm fotaq}
@@ -72,6 +74,8 @@ args=(--train "${train[@]}" --val cache/real_dev.pack
       --out "$OUT" --epochs "$EPOCHS" --learning-rate "$LR" --lr-schedule cosine --skip-invalid)
 if [ -f "$OUT/config.json" ]; then
   asr train "${args[@]}" --resume
+elif [ -n "$CONFIG" ]; then
+  asr train "${args[@]}" --config "$CONFIG"
 else
   asr train "${args[@]}" --init-from "$INIT"
 fi
