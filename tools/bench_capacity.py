@@ -48,8 +48,7 @@ def parse_variant(spec: str) -> tuple[int, int, int]:
 
 def step_flops(model, config, frames: int) -> float:
     """Forward FLOPs x 3 (backward about twice forward) of one utterance of ``frames``."""
-    stride = config.model.conv_stride
-    out_frames = -(-frames // stride)
+    out_frames = config.model.output_length(frames)
     total = 0.0
     for weight in model.weights:
         if len(weight.shape) < 2 or "bias" in weight.path:
@@ -99,7 +98,7 @@ def measure(spec: str, batch: int, seconds: float, steps: int) -> dict[str, obje
     label_len = int(seconds * 14)  # about 14 characters a second of speech
     inputs = {
         "features": rng.standard_normal((batch, frames, config.features.dim)).astype(np.float32),
-        "input_length": np.full((batch,), -(-frames // stride), np.int32),  # logits frames
+        "input_length": np.full((batch,), config.model.output_length(frames), np.int32),
         "labels": rng.integers(1, config.num_classes - 1, (batch, label_len)).astype(np.int32),
         "label_length": np.full((batch,), label_len, np.int32),
     }
