@@ -109,9 +109,9 @@ def build_crnn(config: Config, fast: bool = True) -> keras.Model:
     fc = config.features
     features, input_length = _recurrent_inputs(config)
     main = features
-    if m.aux:  # static block minus the zero-crossing rate; aux: the rate and all deltas
-        main = features[..., : fc.base_dim - 1]
-        aux = features[..., fc.base_dim - 1 :]
+    if m.aux:  # the spectrum; aux: the zero-crossing rate, the pitch and all deltas
+        main = features[..., : fc.spectral_dim]
+        aux = features[..., fc.spectral_dim :]
     dims = int(main.shape[-1])
     x = layers.Reshape((-1, dims, 1), name="add_channel")(main)
     width = min(m.kernel, dims)

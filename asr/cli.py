@@ -1228,7 +1228,7 @@ def _add_classify_parser(sub) -> None:
         type=float,
         default=0.5,
         help="frame probability to count (with --label-with: the clip model's probability "
-        "needed to name a span; 0.7 for the shipped keyword model, chosen on val recordings)",
+        "needed to name a span; 0.5 suits the shipped keyword model, chosen on val recordings)",
     )
     p.add_argument(
         "--label-with",

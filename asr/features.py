@@ -22,6 +22,12 @@ NFFT = 512  # >= window length in samples at 16 kHz
 PREEMPHASIS = 0.97
 CEPLIFTER = 22  # python_speech_features' default lifter, which mfcc() applies
 WARP_BOUNDARY = 0.8  # of Nyquist: above it the warp bends back so Nyquist maps to itself
+PITCH_DIMS = 2  # log2(F0 / PITCH_REFERENCE_HZ) where voiced, else 0; periodicity in [0, 1]
+PITCH_REFERENCE_HZ = 150.0  # about where men's and women's speaking pitch ranges meet
+PITCH_RANGE_HZ = (60.0, 400.0)  # F0 searched: low men to high women and children
+PITCH_WINDOW_SECONDS = 0.04  # two periods of a 50 Hz voice, centred on each feature frame
+PITCH_THRESHOLD = 0.15  # YIN's absolute threshold on the normalized difference
+PITCH_VOICED = 0.5  # periodicity from which a frame's F0 is believed
 
 
 @dataclass(frozen=True)
@@ -38,6 +44,7 @@ class FeatureConfig:
     nfft: int = NFFT
     zcr: bool = False  # append each frame's zero-crossing rate (a classifier's auxiliary input)
     cmn: bool = False  # subtract each utterance's mean from its static coefficients
+    pitch: bool = False  # append each frame's log F0 and periodicity (never mean-normalized)
 
     def __post_init__(self) -> None:
         if self.kind not in ("mfcc", "fbank"):
@@ -62,9 +69,21 @@ class FeatureConfig:
         return [int(i) for i in np.flatnonzero(bank.sum(axis=1) <= 0)]
 
     @property
+    def spectral_dim(self) -> int:
+        """MFCC or log-mel dimensions: the first of each block."""
+        return self.num_cepstra if self.kind == "mfcc" else self.num_filters
+
+    @property
+    def cmn_dim(self) -> int:
+        """Leading static dimensions that ``cmn`` normalizes: the spectrum and the
+        zero-crossing rate, never the pitch (its level is what tells voices apart)."""
+        return self.spectral_dim + int(self.zcr)
+
+    @property
     def base_dim(self) -> int:
-        """Dimensions before deltas (the zero-crossing rate, when on, is the last of them)."""
-        return (self.num_cepstra if self.kind == "mfcc" else self.num_filters) + int(self.zcr)
+        """Dimensions before deltas: spectrum, then the zero-crossing rate, then the pitch
+        pair (log F0, periodicity), each when on."""
+        return self.cmn_dim + PITCH_DIMS * int(self.pitch)
 
     @property
     def dim(self) -> int:
@@ -108,7 +127,64 @@ def base_features(samples: np.ndarray, config: FeatureConfig) -> np.ndarray:
         feats = np.log(energies)
     if config.zcr:
         feats = np.concatenate([feats, zero_crossing_rate(samples, config)[:, None]], axis=1)
+    if config.pitch:
+        feats = np.concatenate([feats, pitch_features(samples, config)], axis=1)
     return feats.astype(np.float32)
+
+
+def pitch_features(samples: np.ndarray, config: FeatureConfig) -> np.ndarray:
+    """(frames, 2) per feature frame: log2(F0 / 150 Hz) where the frame is voiced (else 0),
+    and its periodicity (1 for a pure periodic wave, near 0 for noise).
+
+    Why: speaker gender lives mostly in the pitch, which neither MFCCs nor 40 mel bands
+    resolve, and per-utterance mean normalization would erase its level. F0 comes from YIN
+    (de Cheveigne & Kawahara 2002: the cumulative-mean-normalized squared difference, the
+    first dip under an absolute threshold) on 40 ms windows centred on the feature frames;
+    none of our dependencies has a pitch tracker.
+    """
+    signal = np.asarray(samples, dtype=np.float64)
+    rate = config.sample_rate
+    frames_n = config.num_frames(len(signal))
+    hop = round(config.hop_seconds * rate)
+    size = round(PITCH_WINDOW_SECONDS * rate)
+    lag_min = int(rate / PITCH_RANGE_HZ[1])
+    lag_max = min(int(np.ceil(rate / PITCH_RANGE_HZ[0])), size // 2)
+    width = size - lag_max  # samples each difference sums over
+    lead = size // 2 - round(config.window_seconds * rate) // 2  # same centres as the frames
+    padded = np.concatenate([np.zeros(lead), signal, np.zeros(size + hop * frames_n)])
+    starts = np.arange(frames_n) * hop
+    windows = padded[starts[:, None] + np.arange(size)[None, :]]
+    nfft = 1 << int(np.ceil(np.log2(2 * size)))
+    spec = np.fft.rfft(windows, nfft)
+    head = np.fft.rfft(windows[:, :width], nfft)
+    cross = np.fft.irfft(np.conj(head) * spec, nfft)[:, : lag_max + 1]
+    energy = np.concatenate([np.zeros((frames_n, 1)), np.cumsum(windows**2, axis=1)], axis=1)
+    lags = np.arange(lag_max + 1)
+    tail = energy[:, lags + width] - energy[:, lags]  # sum of x[n + lag]^2 over the width
+    diff = np.maximum(energy[:, width : width + 1] + tail - 2 * cross, 0.0)
+    cumulative = np.cumsum(diff[:, 1:], axis=1)
+    norm = np.ones_like(diff)
+    norm[:, 1:] = diff[:, 1:] * lags[1:] / np.maximum(cumulative, 1e-12)
+    search = norm[:, lag_min : lag_max + 1]
+    below = search < PITCH_THRESHOLD
+    local_min = np.ones_like(below)
+    local_min[:, :-1] = search[:, :-1] <= search[:, 1:]
+    first = below & local_min
+    pick = np.where(first.any(axis=1), first.argmax(axis=1), search.argmin(axis=1))
+    rows = np.arange(frames_n)
+    lag = (pick + lag_min).astype(np.float64)
+    # parabolic interpolation between neighbouring lags for a sub-sample period
+    inner = (lag > lag_min) & (lag < lag_max)
+    li = np.clip(lag.astype(int), 1, lag_max - 1)
+    a, b, c = norm[rows, li - 1], norm[rows, li], norm[rows, li + 1]
+    den = a - 2 * b + c
+    shift = np.where(inner & (np.abs(den) > 1e-12), 0.5 * (a - c) / np.where(den == 0, 1, den), 0)
+    lag = lag + np.clip(shift, -0.5, 0.5)
+    periodicity = np.clip(1.0 - search[rows, pick], 0.0, 1.0)
+    voiced = (periodicity >= PITCH_VOICED) & (windows.std(axis=1) > 1e-4)
+    log_f0 = np.where(voiced, np.log2(rate / lag / PITCH_REFERENCE_HZ), 0.0)
+    periodicity = np.where(voiced | (periodicity < PITCH_VOICED), periodicity, 0.0)
+    return np.stack([log_f0, periodicity], axis=1).astype(np.float32)
 
 
 def zero_crossing_rate(samples: np.ndarray, config: FeatureConfig) -> np.ndarray:
@@ -148,10 +224,12 @@ def complete_features(base: np.ndarray, config: FeatureConfig) -> np.ndarray:
 
     With ``cmn`` each utterance's mean is subtracted from its static coefficients (cepstral
     mean normalization): a fixed channel or vocal-tract tilt is a constant offset in the
-    cepstrum, so this removes it; deltas are unchanged by it.
+    cepstrum, so this removes it; deltas are unchanged by it. The pitch pair keeps its level.
     """
     if config.cmn:
-        base = base - base.mean(axis=0, keepdims=True)
+        base = base.copy()
+        n = config.cmn_dim
+        base[:, :n] -= base[:, :n].mean(axis=0, keepdims=True)
     return add_deltas(base) if config.deltas else base
 
 
@@ -191,18 +269,20 @@ def frequency_warp(config: FeatureConfig, alpha: float) -> np.ndarray:
     Why: a few synthetic voices span few vocal tracts; warping the spectral envelope (VTLP,
     Jaitly & Hinton 2013) makes new ones during training without new audio. For MFCCs the
     warp acts on the smooth envelope the liftered cepstra describe; c0 (log energy) is kept.
-    W is linear, so the same W warps delta and delta-delta blocks.
+    W is linear, so the same W warps delta and delta-delta blocks. The pitch pair, when on,
+    is left as it is: a longer or shorter vocal tract moves formants, not F0.
     """
     if config.zcr:
         raise ValueError("the frequency warp needs features without the zero-crossing rate")
     bands = _band_warp(config.num_filters, config.sample_rate, alpha)
+    warp = np.eye(config.base_dim)
     if config.kind == "fbank":
-        return bands.T.astype(np.float32)
+        warp[: config.num_filters, : config.num_filters] = bands
+        return warp.T.astype(np.float32)
     n = config.num_cepstra
     dct = scipy.fft.dct(np.eye(config.num_filters), type=2, norm="ortho", axis=0)[1:n]
     lift = 1 + (CEPLIFTER / 2) * np.sin(np.pi * np.arange(1, n) / CEPLIFTER)
-    warp = np.eye(n)
-    warp[1:, 1:] = (lift[:, None] * dct) @ bands @ (dct.T / lift[None, :])
+    warp[1:n, 1:n] = (lift[:, None] * dct) @ bands @ (dct.T / lift[None, :])
     return warp.T.astype(np.float32)
 
 

@@ -59,6 +59,8 @@ def is_pack_dir(path: Path) -> bool:
 def base_settings(config: FeatureConfig) -> dict:
     """The settings that shape stored base features (deltas and CMN come on read)."""
     settings = dataclasses.asdict(config)
+    if not config.pitch:  # packs made before the pitch option keep their names
+        del settings["pitch"]
     return {k: v for k, v in settings.items() if k not in _DERIVED_ON_READ}
 
 

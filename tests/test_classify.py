@@ -41,9 +41,15 @@ def kw(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def _train(
-    kw, out: Path, epochs: int = 3, augment: bool = True, rate: float = 3e-3, **model
+    kw,
+    out: Path,
+    epochs: int = 3,
+    augment: bool = True,
+    rate: float = 3e-3,
+    pitch: bool = False,
+    **model,
 ) -> Path:
-    features = FeatureConfig(zcr=True) if model.get("aux") else FeatureConfig()
+    features = FeatureConfig(zcr=bool(model.get("aux")), pitch=pitch)
     options = ClassifyTrainOptions(
         train=kw["train"],
         val=kw["val"],
@@ -69,12 +75,14 @@ def _train(
         {"arch": "lstm", "frames": 0},
         {"arch": "crnn", "frames": 0},
         {"arch": "crnn", "frames": 0, "per_frame": True},
+        {"arch": "cnn", "pitch": True},
     ],
-    ids=["dense", "cnn", "lstm", "crnn", "crnn_per_frame_variable_length"],
+    ids=["dense", "cnn", "lstm", "crnn", "crnn_per_frame_variable_length", "cnn_pitch"],
 )
 def test_each_architecture_trains_saves_and_predicts(kw, tmp_path, model) -> None:
     out = _train(kw, tmp_path / "m", **model)
     config = load_config(out)
+    assert config.features.pitch == model.get("pitch", False)
     background = ("_background_",) if model.get("per_frame") else ()
     assert config.task == "classify" and config.labels == (*background, "no", "up", "yes")
     assert config.model.arch == model["arch"] and len(config.mean) == config.features.dim
@@ -162,6 +170,32 @@ def test_a_clip_model_names_the_spans_of_a_recording() -> None:
     at_8k = labeler.name_spans(scipy.signal.resample_poly(samples, 1, 2), 8_000, spans, 0.5)
     word_at = {s.start: w for s, w in zip(spans, words, strict=True)}
     assert len(at_8k) >= 4 and all(s.label == word_at[s.start] for s in at_8k)
+
+
+def test_a_speech_span_is_narrowed_to_its_voiced_frames() -> None:
+    """A span that starts well before a word (as a per-frame model's did) is moved onto
+    the word's voiced frames, as the word alone would have them."""
+    from asr.audio import load_audio
+    from asr.classify import Span, voiced_frames, voiced_span
+    from asr.features import compute_features
+
+    config = Config(
+        task="classify",
+        features=FeatureConfig(kind="fbank", num_filters=40),
+        model=ClassifierModelConfig(arch="cnn", frames=99),
+        labels=("a", "b"),
+    )
+    word = load_audio(Path("data/keywords") / "stop.wav", 16_000)
+    alone = np.flatnonzero(voiced_frames(compute_features(word, config.features), config))
+    gap = np.random.default_rng(0).normal(0, 1e-4, 16_000).astype(np.float32)
+    samples = np.concatenate([gap, word, gap])
+    onset = 1.0 + alone[0] * 0.01  # where the word's voiced frames begin, in the recording
+    offset = 1.0 + alone[-1] * 0.01 + 0.025
+    wide = Span(onset - 0.45, min(offset + 0.3, 3.0), "speech", 0.9)
+    narrowed = voiced_span(samples, wide, config)
+    assert narrowed.start == pytest.approx(onset, abs=0.03)
+    assert narrowed.end == pytest.approx(offset, abs=0.03)
+    assert (narrowed.label, narrowed.score) == ("speech", 0.9)
 
 
 def test_model_loads_with_safe_mode_without_importing_asr(kw, tmp_path) -> None:

@@ -13,6 +13,7 @@ from asr.features import (
     base_features,
     compute_features,
     frequency_warp,
+    pitch_features,
 )
 
 
@@ -116,3 +117,58 @@ def test_deltas_equal_python_speech_features_regression(frames: int) -> None:
     d1 = psf.delta(x, 2)
     expected = np.concatenate([x, d1, psf.delta(d1, 2)], axis=1)
     np.testing.assert_allclose(add_deltas(x), expected, atol=1e-6)
+
+
+def _harmonic(f0: float, seconds: float = 1.0, rate: int = 16000) -> np.ndarray:
+    t = np.arange(int(seconds * rate)) / rate
+    return (0.3 * sum(np.sin(2 * np.pi * f0 * k * t) / k for k in range(1, 6))).astype(np.float32)
+
+
+@pytest.mark.parametrize("f0", [70.0, 110.0, 150.0, 230.0, 380.0])
+def test_pitch_recovers_the_f0_of_a_harmonic_tone(f0: float) -> None:
+    cfg = FeatureConfig(kind="fbank", num_filters=40, pitch=True)
+    pitch = pitch_features(_harmonic(f0), cfg)
+    assert pitch.shape == (cfg.num_frames(16000), 2)
+    inner = pitch[3:-3]  # edge frames see the zero padding
+    np.testing.assert_allclose(150.0 * 2 ** inner[:, 0], f0, rtol=0.01)
+    assert (inner[:, 1] > 0.95).all()
+
+
+def test_pitch_calls_noise_and_silence_unvoiced() -> None:
+    cfg = FeatureConfig(pitch=True)
+    noise = np.random.default_rng(0).normal(0, 0.1, 16000)
+    assert (pitch_features(noise, cfg)[:, 1] < 0.5).mean() > 0.95
+    np.testing.assert_array_equal(pitch_features(np.zeros(8000), cfg), 0.0)
+
+
+def test_pitch_follows_a_frequency_scaled_voice() -> None:
+    """Real speech resampled so every frequency rises by 11/10: its median F0 rises so too."""
+    cfg = FeatureConfig(pitch=True)
+    speech = load_audio(SAMPLES / "uqm_commander_001.flac", cfg.sample_rate)
+    higher = resample_poly(speech, 10, 11)
+
+    def median_f0(x: np.ndarray) -> float:
+        pitch = pitch_features(x, cfg)
+        return float(150.0 * 2 ** np.median(pitch[pitch[:, 1] >= 0.5, 0]))
+
+    low = median_f0(speech)
+    assert 80.0 < low < 180.0  # a man's speaking voice
+    assert median_f0(higher) / low == pytest.approx(1.1, rel=0.03)
+
+
+def test_pitch_dims_sit_last_and_keep_their_level_under_cmn() -> None:
+    cfg = FeatureConfig(kind="fbank", num_filters=40, zcr=True, cmn=True, pitch=True)
+    assert (cfg.spectral_dim, cfg.cmn_dim, cfg.base_dim, cfg.dim) == (40, 41, 43, 129)
+    feats = compute_features(_harmonic(300.0), cfg)
+    np.testing.assert_allclose(feats[3:-3, 41], 1.0, atol=0.02)  # log2(300 / 150)
+    np.testing.assert_allclose(feats[:, :41].mean(axis=0), 0.0, atol=1e-4)
+
+
+@pytest.mark.parametrize("kind", ["mfcc", "fbank"])
+def test_warp_leaves_the_pitch_alone(kind: str) -> None:
+    cfg = FeatureConfig(kind=kind, pitch=True)
+    warp = frequency_warp(cfg, 1.2)
+    assert warp.shape == (cfg.base_dim, cfg.base_dim)
+    np.testing.assert_allclose(warp[-2:, -2:], np.eye(2))
+    np.testing.assert_allclose(warp[:-2, -2:], 0.0)
+    np.testing.assert_allclose(warp[-2:, :-2], 0.0)

@@ -143,6 +143,8 @@ def test_a_pack_from_before_a_new_option_still_loads(corpus: Corpus, tmp_path: P
     assert len(FeatureSet.open_pack(pack, FeatureConfig()).features) == 24
     with pytest.raises(ManifestError, match="pack it again"):
         FeatureSet.open_pack(pack, FeatureConfig(zcr=True))
+    with pytest.raises(ManifestError, match="pack it again"):
+        FeatureSet.open_pack(pack, FeatureConfig(pitch=True))
 
 
 def test_nan_features_and_old_npz_packs_are_refused(

@@ -6,7 +6,7 @@ silence, in a seeded random order, with pauses and a noise bed), runs a per-fram
 span matches a true keyword of the same label whose onset is within the tolerance (200 ms).
 
     python tools/detect_eval.py --model runs/kws_frames --manifest corpora/keywords/test.jsonl \
-        --out runs/detect_eval [--label-with checkpoints/keywords --threshold 0.7]
+        --out runs/detect_eval [--label-with checkpoints/keywords --threshold 0.5]
 """
 
 from __future__ import annotations
