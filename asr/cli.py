@@ -178,6 +178,8 @@ def _cmd_classify_train(args: argparse.Namespace) -> int:
     if args.aux:  # the auxiliary branch reads the zero-crossing rate and the deltas
         model["aux"] = True
         features.update(zcr=True, deltas=True)
+    if args.pitch:
+        features["pitch"] = True
     try:
         spec = ClassifierModelConfig(**model)
         feature_config = FeatureConfig(**features)
@@ -1178,6 +1180,12 @@ def _add_classify_parser(sub) -> None:
         action="store_true",
         help="keep placement and masking but no vocal-tract warp: for labels about the "
         "voice itself (speaker gender), which the warp blurs",
+    )
+    p.add_argument(
+        "--pitch",
+        action="store_true",
+        help="append each frame's log F0 and periodicity to the features (kept out of mean "
+        "normalization): for labels about the voice, with --no-warp",
     )
     p.add_argument(
         "--skip-invalid",

@@ -172,6 +172,21 @@ def test_a_clip_model_names_the_spans_of_a_recording() -> None:
     assert len(at_8k) >= 4 and all(s.label == word_at[s.start] for s in at_8k)
 
 
+def test_cli_trains_a_gender_style_model_with_pitch_and_without_the_warp(kw, tmp_path) -> None:
+    """`asr classify train --pitch --no-warp`: the pitch pair lands in the model's config
+    (so predict computes it too) and the clips still classify."""
+    out = tmp_path / "voice"
+    argv = ["classify", "train", "--train", str(kw["train"]), "--val", str(kw["val"])]
+    argv += ["--out", str(out), "--arch", "cnn", "--epochs", "1", "--jobs", "1"]
+    rc, stdout, _ = run_cli([*argv, "--pitch", "--no-warp", "--batch-size", "8"])
+    assert rc == 0 and "best val accuracy" in stdout
+    config = load_config(out)
+    assert config.features.pitch and len(config.mean) == config.features.dim
+    clip = sorted((kw["root"] / "val").glob("*.wav"))[0]
+    rc, stdout, _ = run_cli(["classify", "predict", "--model", str(out), str(clip)])
+    assert rc == 0 and stdout.split("\t")[0] == str(clip)
+
+
 def test_a_speech_span_is_narrowed_to_its_voiced_frames() -> None:
     """A span that starts well before a word (as a per-frame model's did) is moved onto
     the word's voiced frames, as the word alone would have them."""
