@@ -17,7 +17,8 @@ INIT=${INIT:-checkpoints/default}
 # CONFIG=data/recipes/X.json trains a new shape from fresh weights instead of from INIT
 CONFIG=${CONFIG:-}
 # the real sources trained on, each twice per epoch: stage 9 (shipped) used "uqm fotaq";
-# SOURCES="uqm fotaq bass" adds Beneath a Steel Sky (apt-get install beneath-a-steel-sky)
+# SOURCES="uqm fotaq bass" adds Beneath a Steel Sky (apt-get install beneath-a-steel-sky),
+# and "... drascula" Drascula (apt-get install drascula)
 SOURCES=${SOURCES:-uqm fotaq}
 LR=${LR:-3e-4}  # peak of the cosine schedule
 SYNTH_COPIES=${SYNTH_COPIES:-1}  # times the synthetic corpus is given per epoch
@@ -35,6 +36,9 @@ TUNE=${TUNE:-corpora/real_dev.jsonl}
 [ -f corpora/fotaq/train.jsonl ] || python3 tools/fotaq_corpus.py --out corpora/fotaq
 case " $SOURCES " in *" bass "*)
   [ -f corpora/bass/train.jsonl ] || python3 tools/bass_corpus.py --out corpora/bass ;;
+esac
+case " $SOURCES " in *" drascula "*)  # apt-get install drascula
+  [ -f corpora/drascula/train.jsonl ] || python3 tools/drascula_corpus.py --out corpora/drascula ;;
 esac
 # real dev: both games' held-out speakers in one manifest (absolute paths)
 # and dev_mixed: real dev + the synthetic val (held-out voices), for tuning the LM on both
