@@ -49,6 +49,8 @@ HELD_OUT = [
         ("default", ("val", "test")),
         ("uqm", ("dev", "test")),
         ("fotaq", ("dev", "test")),
+        ("bass", ("dev", "test")),
+        ("drascula", ("dev", "test")),
     )
     for split in splits
 ]
