@@ -153,10 +153,13 @@ class Config:
         return len(self.alphabet) + 1
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-ready dict (a CTC config has no labels to list)."""
+        """Plain JSON-ready dict (a CTC config has no labels to list; features without the
+        pitch leave the key out, so releases from before that option read the file)."""
         data = dataclasses.asdict(self)
         if self.task != CLASSIFY:
             del data["labels"]
+        if not self.features.pitch:
+            del data["features"]["pitch"]
         return data
 
     @classmethod

@@ -28,6 +28,7 @@ PITCH_RANGE_HZ = (60.0, 400.0)  # F0 searched: low men to high women and childre
 PITCH_WINDOW_SECONDS = 0.04  # two periods of a 50 Hz voice, centred on each feature frame
 PITCH_THRESHOLD = 0.15  # YIN's absolute threshold on the normalized difference
 PITCH_VOICED = 0.5  # periodicity from which a frame's F0 is believed
+PITCH_CHUNK = 2048  # frames whose windows are transformed at once (about 20 s at 100 Hz)
 
 
 @dataclass(frozen=True)
@@ -95,13 +96,21 @@ class FeatureConfig:
         """Feature frames per second of audio."""
         return 1.0 / self.hop_seconds
 
+    @property
+    def frame_samples(self) -> int:
+        """Samples per analysis window, rounded as python_speech_features rounds them."""
+        return int(psf.sigproc.round_half_up(self.window_seconds * self.sample_rate))
+
+    @property
+    def hop_samples(self) -> int:
+        """Samples between frame starts, rounded as python_speech_features rounds them."""
+        return int(psf.sigproc.round_half_up(self.hop_seconds * self.sample_rate))
+
     def num_frames(self, num_samples: int) -> int:
         """Frame count python_speech_features produces for ``num_samples`` samples."""
-        frame_len = round(self.window_seconds * self.sample_rate)
-        hop = round(self.hop_seconds * self.sample_rate)
-        if num_samples <= frame_len:
+        if num_samples <= self.frame_samples:
             return 1
-        return 1 + int(np.ceil((num_samples - frame_len) / hop))
+        return 1 + int(np.ceil((num_samples - self.frame_samples) / self.hop_samples))
 
 
 def base_features(samples: np.ndarray, config: FeatureConfig) -> np.ndarray:
@@ -143,24 +152,33 @@ def pitch_features(samples: np.ndarray, config: FeatureConfig) -> np.ndarray:
     none of our dependencies has a pitch tracker.
     """
     signal = np.asarray(samples, dtype=np.float64)
-    rate = config.sample_rate
-    frames_n = config.num_frames(len(signal))
-    hop = round(config.hop_seconds * rate)
-    size = round(PITCH_WINDOW_SECONDS * rate)
+    rate, hop, frames = config.sample_rate, config.hop_samples, config.num_frames(len(samples))
+    size = max(round(PITCH_WINDOW_SECONDS * rate), config.frame_samples)
+    lead = size // 2 - config.frame_samples // 2  # window centres = the feature frames' centres
+    padded = np.concatenate([np.zeros(lead), signal, np.zeros(size + hop * frames)])
+    out = np.empty((frames, PITCH_DIMS), np.float32)
+    for first in range(0, frames, PITCH_CHUNK):  # bounded memory over long recordings
+        starts = np.arange(first, min(first + PITCH_CHUNK, frames)) * hop
+        windows = padded[starts[:, None] + np.arange(size)[None, :]]
+        out[first : first + len(starts)] = _yin(windows, rate)
+    return out
+
+
+def _yin(windows: np.ndarray, rate: int) -> np.ndarray:
+    """(n, 2) log2(F0 / reference) and periodicity of each (n, size) window."""
+    n, size = windows.shape
     lag_min = int(rate / PITCH_RANGE_HZ[1])
     lag_max = min(int(np.ceil(rate / PITCH_RANGE_HZ[0])), size // 2)
-    width = size - lag_max  # samples each difference sums over
-    lead = size // 2 - round(config.window_seconds * rate) // 2  # same centres as the frames
-    padded = np.concatenate([np.zeros(lead), signal, np.zeros(size + hop * frames_n)])
-    starts = np.arange(frames_n) * hop
-    windows = padded[starts[:, None] + np.arange(size)[None, :]]
-    nfft = 1 << int(np.ceil(np.log2(2 * size)))
+    width = size - lag_max  # samples each squared difference sums over
+    # cross[:, lag] = sum over the width of x[t] x[t + lag]; t + lag < size, so an FFT of
+    # `size` points has no wrap-around where lags up to lag_max are read
+    nfft = 1 << int(np.ceil(np.log2(size)))
     spec = np.fft.rfft(windows, nfft)
     head = np.fft.rfft(windows[:, :width], nfft)
     cross = np.fft.irfft(np.conj(head) * spec, nfft)[:, : lag_max + 1]
-    energy = np.concatenate([np.zeros((frames_n, 1)), np.cumsum(windows**2, axis=1)], axis=1)
+    energy = np.concatenate([np.zeros((n, 1)), np.cumsum(windows**2, axis=1)], axis=1)
     lags = np.arange(lag_max + 1)
-    tail = energy[:, lags + width] - energy[:, lags]  # sum of x[n + lag]^2 over the width
+    tail = energy[:, lags + width] - energy[:, lags]  # sum of x[t + lag]^2 over the width
     diff = np.maximum(energy[:, width : width + 1] + tail - 2 * cross, 0.0)
     cumulative = np.cumsum(diff[:, 1:], axis=1)
     norm = np.ones_like(diff)
@@ -171,7 +189,7 @@ def pitch_features(samples: np.ndarray, config: FeatureConfig) -> np.ndarray:
     local_min[:, :-1] = search[:, :-1] <= search[:, 1:]
     first = below & local_min
     pick = np.where(first.any(axis=1), first.argmax(axis=1), search.argmin(axis=1))
-    rows = np.arange(frames_n)
+    rows = np.arange(n)
     lag = (pick + lag_min).astype(np.float64)
     # parabolic interpolation between neighbouring lags for a sub-sample period
     inner = (lag > lag_min) & (lag < lag_max)
@@ -184,7 +202,7 @@ def pitch_features(samples: np.ndarray, config: FeatureConfig) -> np.ndarray:
     voiced = (periodicity >= PITCH_VOICED) & (windows.std(axis=1) > 1e-4)
     log_f0 = np.where(voiced, np.log2(rate / lag / PITCH_REFERENCE_HZ), 0.0)
     periodicity = np.where(voiced | (periodicity < PITCH_VOICED), periodicity, 0.0)
-    return np.stack([log_f0, periodicity], axis=1).astype(np.float32)
+    return np.stack([log_f0, periodicity], axis=1)
 
 
 def zero_crossing_rate(samples: np.ndarray, config: FeatureConfig) -> np.ndarray:
@@ -194,9 +212,7 @@ def zero_crossing_rate(samples: np.ndarray, config: FeatureConfig) -> np.ndarray
     classification issue feeds it beside the deltas into its auxiliary branch.
     """
     signal = np.asarray(samples, dtype=np.float64)
-    frame_len = round(config.window_seconds * config.sample_rate)
-    hop = round(config.hop_seconds * config.sample_rate)
-    frames = psf.sigproc.framesig(signal, frame_len, hop)
+    frames = psf.sigproc.framesig(signal, config.frame_samples, config.hop_samples)
     signs = np.signbit(frames)
     return (signs[:, 1:] != signs[:, :-1]).mean(axis=1).astype(np.float32)
 

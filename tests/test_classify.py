@@ -7,6 +7,7 @@ voices and two held-out validation voices.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import subprocess
@@ -200,7 +201,7 @@ def test_a_speech_span_is_narrowed_to_its_voiced_frames() -> None:
         model=ClassifierModelConfig(arch="cnn", frames=99),
         labels=("a", "b"),
     )
-    word = load_audio(Path("data/keywords") / "stop.wav", 16_000)
+    word = load_audio(Path(__file__).parents[1] / "data" / "keywords" / "stop.wav", 16_000)
     alone = np.flatnonzero(voiced_frames(compute_features(word, config.features), config))
     gap = np.random.default_rng(0).normal(0, 1e-4, 16_000).astype(np.float32)
     samples = np.concatenate([gap, word, gap])
@@ -373,6 +374,10 @@ def test_config_rules() -> None:
     config = Config(task="classify", model=ClassifierModelConfig(arch="lstm"), labels=("a", "b"))
     assert Config.from_dict(json.loads(json.dumps(config.to_dict()))) == config
     assert "labels" not in Config().to_dict()  # CTC configs are as before
+    # the pitch key is written only when on, so older releases read configs without it
+    assert "pitch" not in config.to_dict()["features"]
+    pitched = dataclasses.replace(config, features=FeatureConfig(pitch=True))
+    assert Config.from_dict(json.loads(json.dumps(pitched.to_dict()))) == pitched
 
 
 def test_warp_can_be_left_out_for_labels_about_the_voice(tmp_path) -> None:
@@ -464,3 +469,23 @@ def test_bidirectional_is_for_recurrent_models() -> None:
     x[0, 0] = 5.0  # an event at the first frame must reach frame 0's output of row 0 only
     y = model.predict_on_batch({"features": x, "input_length": np.array([30, 20], np.int32)})
     assert y.shape == (2, 30, 2) and "bilstm" in [layer.name for layer in model.layers]
+
+
+def test_crnn_aux_branch_takes_the_pitch_beside_the_zero_crossing_rate() -> None:
+    """With pitch on, the frame convolution still sees only the spectrum; the pitch pair
+    joins the auxiliary branch with the zero-crossing rate and the deltas."""
+    from asr.classifiers import build_crnn
+
+    features = FeatureConfig(kind="fbank", num_filters=20, zcr=True, pitch=True)
+    config = Config(
+        task="classify",
+        features=features,
+        model=ClassifierModelConfig(arch="crnn", frames=0, per_frame=True, aux=True, **TINY),
+        labels=("_background_", "a", "b"),
+    )
+    model = build_crnn(config)
+    assert model.get_layer("add_channel").output.shape[2] == features.spectral_dim
+    assert model.get_layer("aux_dense").input.shape[-1] == features.dim - features.spectral_dim
+    x = np.zeros((2, 30, features.dim), np.float32)
+    probs = model.predict_on_batch({"features": x, "input_length": np.array([30, 12], np.int32)})
+    assert probs.shape == (2, 30, 3)

@@ -1,5 +1,6 @@
 """Feature extraction follows the frame constants; normalization statistics are sound."""
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -172,3 +173,29 @@ def test_warp_leaves_the_pitch_alone(kind: str) -> None:
     np.testing.assert_allclose(warp[-2:, -2:], np.eye(2))
     np.testing.assert_allclose(warp[:-2, -2:], 0.0)
     np.testing.assert_allclose(warp[-2:, :-2], 0.0)
+    spectral = frequency_warp(dataclasses.replace(cfg, pitch=False), 1.2)
+    np.testing.assert_allclose(warp[:-2, :-2], spectral)
+
+
+@pytest.mark.parametrize(
+    ("rate", "window", "nfft"), [(16000, 0.05, 1024), (22050, 0.025, 1024), (8000, 0.025, 256)]
+)
+def test_pitch_frames_match_the_spectral_frames(rate: int, window: float, nfft: int) -> None:
+    """Any rate and window: one pitch pair per feature frame (a hop of 220.5 samples at
+    22,050 Hz rounds as python_speech_features rounds it), and the F0 still found."""
+    cfg = FeatureConfig(sample_rate=rate, window_seconds=window, nfft=nfft, pitch=True)
+    for n in (1, cfg.frame_samples, cfg.frame_samples + 1, rate):
+        feats = compute_features(np.zeros(n, np.float32), cfg)
+        assert feats.shape == (cfg.num_frames(n), cfg.dim)
+    pitch = pitch_features(_harmonic(200.0, rate=rate), cfg)
+    np.testing.assert_allclose(150.0 * 2 ** np.median(pitch[5:-5, 0]), 200.0, rtol=0.01)
+
+
+def test_pitch_of_a_long_recording_goes_chunk_by_chunk() -> None:
+    """More frames than one chunk: the same values as each part alone would give."""
+    cfg = FeatureConfig(pitch=True)
+    tone = np.concatenate([_harmonic(120.0, seconds=15.0), _harmonic(240.0, seconds=15.0)])
+    pitch = pitch_features(tone, cfg)
+    assert pitch.shape[0] == cfg.num_frames(len(tone)) > 2048
+    np.testing.assert_allclose(150.0 * 2 ** pitch[100:1400, 0], 120.0, rtol=0.01)
+    np.testing.assert_allclose(150.0 * 2 ** pitch[1600:2900, 0], 240.0, rtol=0.01)

@@ -17,7 +17,8 @@ the text of every line. Learned from ScummVM's ``engines/drascula`` (``loadDrasc
   musician, ``I`` Igor, ``L`` the werewolf, ``P`` the pianist, ``T`` the bartender, ``VB``
   Von Braun. ``S`` and ``F`` files are played by name from scripts with texts picked there,
   and ``D82``/``D83`` say lines of other tables: all are left out.
-- Audio: 8-bit unsigned mono PCM at 11,025 Hz, no header.
+- Audio: 8-bit unsigned mono PCM at 11,025 Hz, no header. The English ``3.ALS`` opens with
+  6.7 s and ends with 2.4 s of silence, which the engine skips (``TRIM``); so do we.
 
     apt-get install drascula                   # Debian main
     python tools/drascula_corpus.py --out corpora/drascula
@@ -97,6 +98,8 @@ PREFIXES = {
 # blind man's scene (talk_hacker), then the blind man (talk_blind, from TEXTD_START = 68)
 D_SPEAKERS = ((1, "drascula"), (56, "hacker"), (68, "blind"))
 OTHER_TABLE = {"D82", "D83"}  # the bartender's and the trunk's lines, said from D files
+# the engine's one special case: English 3.ALS (this many bytes) played from..to these offsets
+TRIM = {"3": (145166, 73959, 145166 - 26306)}
 SPEECH_NAME = re.compile(r"([A-Z]*)(\d+)\.ALS", re.IGNORECASE)
 SAMPLE_RATE = 11025
 MAX_SECONDS = 20.0
@@ -166,7 +169,7 @@ def line_of(name: str, texts: dict[str, list[str]]) -> tuple[str, str] | str:
         return "not a speech file name"
     prefix, number = match.group(1).upper(), int(match.group(2))
     if prefix not in PREFIXES:
-        return f"{prefix} files (played by name from scripts)"
+        return f"{prefix} files (no text table; S and F are played by name from scripts)"
     if f"{prefix}{number}" in OTHER_TABLE:
         return "line of another table said from a D file"
     table, speaker = PREFIXES[prefix]
@@ -178,8 +181,12 @@ def line_of(name: str, texts: dict[str, list[str]]) -> tuple[str, str] | str:
     return speaker, lines[number]
 
 
-def speech_samples(data: bytes) -> np.ndarray:
-    """Float samples in [-1, 1) of 8-bit unsigned PCM."""
+def speech_samples(data: bytes, stem: str = "") -> np.ndarray:
+    """Float samples in [-1, 1) of 8-bit unsigned PCM, trimmed as the engine plays file
+    ``stem`` (``TRIM``)."""
+    size, start, end = TRIM.get(stem.upper(), (len(data), 0, len(data)))
+    if len(data) == size:
+        data = data[start:end]
     return (np.frombuffer(data, dtype=np.uint8).astype(np.float32) - 128.0) / 128.0
 
 
@@ -217,7 +224,7 @@ def build(out: Path, game: Path, dat: Path, limit: int | None = None) -> list[di
         if target.exists():
             seconds = sf.info(target).duration
         else:
-            samples = speech_samples(path.read_bytes())
+            samples = speech_samples(path.read_bytes(), path.stem)
             seconds = len(samples) / SAMPLE_RATE
             if not unfit(text, seconds, MAX_SECONDS, MAX_CHARS_PER_SECOND):
                 target.parent.mkdir(parents=True, exist_ok=True)
