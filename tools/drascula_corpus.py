@@ -13,10 +13,11 @@ the text of every line. Learned from ScummVM's ``engines/drascula`` (``loadDrasc
 - A speech file's prefix names the table of its text and so who says it: ``N.ALS`` is
   line N of ``_text`` (John Hacker, the player), ``D`` of ``_textd`` (Drascula; lines
   56-67 are John's replies to the blind man, ``talk_hacker``, and from line 68,
-  ``TEXTD_START``, the blind man's own, ``talk_blind``), ``B`` the drunk, ``BJ`` B.J., ``E`` the
-  musician, ``I`` Igor, ``L`` the werewolf, ``P`` the pianist, ``T`` the bartender, ``VB``
-  Von Braun. ``S`` and ``F`` files are played by name from scripts with texts picked there,
-  and ``D82``/``D83`` say lines of other tables: all are left out.
+  ``TEXTD_START``, the blind man's own, ``talk_blind``), ``B`` the drunk, ``BJ`` B.J.,
+  ``E`` the prisoner (a villager Drascula keeps for parts), ``I`` Igor, ``L`` the
+  werewolf, ``P`` the pianist, ``T`` the bartender, ``VB`` Von Braun. ``S`` and ``F``
+  files are played by name from scripts with texts picked there, and ``D82``/``D83`` say
+  lines of other tables: all are left out.
 - Audio: 8-bit unsigned mono PCM at 11,025 Hz, no header. The English ``3.ALS`` opens with
   6.7 s and ends with 2.4 s of silence, which the engine skips (``TRIM``); so do we.
 
@@ -87,7 +88,7 @@ PREFIXES = {
     "B": ("textb", "drunk"),
     "BJ": ("textbj", "bj"),
     "D": ("textd", "drascula"),
-    "E": ("texte", "musician"),
+    "E": ("texte", "prisoner"),  # the village drunkard Drascula keeps for parts
     "I": ("texti", "igor"),
     "L": ("textl", "werewolf"),
     "P": ("textp", "pianist"),

@@ -12,7 +12,7 @@ splits (train/dev/test manifests become real_train/real_val/real_test), so the c
 tested on are never trained on:
 
     python tools/gender_corpus.py --out corpora/gender --real corpora/uqm corpora/fotaq \
-        corpora/bass
+        corpora/bass [corpora/drascula]
 """
 
 from __future__ import annotations
@@ -82,6 +82,20 @@ REAL_GENDERS = {
     "babs": "female",
     "man1": "male",
     "man2": "male",
+    # Drascula: Billie Jean (B.J.) is its one woman; John Hacker, Count Drascula, Igor,
+    # Professor Von Braun, the werewolf, the blind man, the bartender, the pianist, the drunk
+    # and the prisoner are men (the pitch agrees: B.J. 231 Hz; the men 81-191 Hz)
+    "bj": "female",
+    "hacker": "male",
+    "drascula": "male",
+    "igor": "male",
+    "vonbraun": "male",
+    "werewolf": "male",
+    "blind": "male",
+    "bartender": "male",
+    "pianist": "male",
+    "drunk": "male",
+    "prisoner": "male",
 }
 REAL_SPLITS = {"train": "real_train", "dev": "real_val", "test": "real_test"}
 TRAIN_PER_SPEAKER = 150  # real training clips per character (Joe and Foster speak thousands)
