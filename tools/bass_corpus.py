@@ -59,10 +59,9 @@ import soundfile as sf
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from game_corpus import report_dropped, unfit, write_speaker_splits  # noqa: E402
+from game_corpus import report_dropped, text_problem, unfit, write_speaker_splits  # noqa: E402
 
 from asr.fileio import atomic_path  # noqa: E402
-from asr.text import normalize_text  # noqa: E402
 
 GAME_DIR = Path("/usr/share/scummvm/beneath-a-steel-sky")
 CD_ENTRIES = 5097  # index entries of the CD release v0.0372 (the English speech one)
@@ -83,7 +82,6 @@ MAX_CHARS_PER_SECOND = 25  # more is not speech of that text
 DEV = ("lamb", "anita", "henri", "medi")
 TEST = ("danielle", "burke", "gardener", "gallagher")
 EXCLUDED = ("monitor", "jukebox", "android")  # machine voices, processed
-UNSPOKEN = re.compile(r"[<>#/%+=\[\]{}|~^_\\*@$&0-9]")  # digits: "WD40", "SOS23"
 
 # The text Huffman code of v0.0372, as (character code, bits: first read first), "0" for
 # the left branch. Written out from the game's tree (the engine's table for this version).
@@ -628,14 +626,9 @@ def build(out: Path, game: Path, limit: int | None = None) -> list[dict]:
         if line.speaker in EXCLUDED:
             dropped[f"speaker {line.speaker} (not a person's voice)"] += 1
             continue
-        if not normalize_text(text):
-            dropped["empty text"] += 1
-            continue
-        if not all(c.isascii() for c in text):
-            dropped["non-ASCII text"] += 1
-            continue
-        if UNSPOKEN.search(text):
-            dropped["text not read as written (symbols)"] += 1
+        problem = text_problem(text)
+        if problem:
+            dropped[problem] += 1
             continue
         rel = Path("audio") / line.speaker / f"{line.number:05d}.flac"
         path = out / rel

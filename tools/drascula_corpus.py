@@ -51,10 +51,9 @@ import soundfile as sf
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from game_corpus import report_dropped, unfit, write_speaker_splits  # noqa: E402
+from game_corpus import report_dropped, text_problem, unfit, write_speaker_splits  # noqa: E402
 
 from asr.fileio import atomic_path  # noqa: E402
-from asr.text import normalize_text  # noqa: E402
 
 GAME_DIR = Path("/usr/share/scummvm/drascula/en")
 DAT_FILE = Path("/usr/share/scummvm/drascula.dat")
@@ -105,7 +104,6 @@ SPEECH_NAME = re.compile(r"([A-Z]*)(\d+)\.ALS", re.IGNORECASE)
 SAMPLE_RATE = 11025
 MAX_SECONDS = 20.0
 MAX_CHARS_PER_SECOND = 25  # more is not speech of that text
-UNSPOKEN = re.compile(r"[<>#/%+=\[\]{}|~^_\\*@$&0-9]")
 # Held-out characters (whole voices), chosen from the minutes per character, before any
 # model trained on this corpus: B.J. (the one woman) and Von Braun for test, Igor and the
 # werewolf for dev; John Hacker (the player, 22.6 of 48.7 minutes) and the rest train. The
@@ -211,14 +209,9 @@ def build(out: Path, game: Path, dat: Path, limit: int | None = None) -> list[di
             continue
         speaker, raw = line
         text = clean(raw)
-        if not normalize_text(text):
-            dropped["empty text"] += 1
-            continue
-        if not all(c.isascii() for c in text):
-            dropped["non-ASCII text"] += 1
-            continue
-        if UNSPOKEN.search(text):
-            dropped["text not read as written (symbols)"] += 1
+        problem = text_problem(text)
+        if problem:
+            dropped[problem] += 1
             continue
         rel = Path("audio") / speaker / f"{path.stem.upper()}.flac"
         target = out / rel

@@ -8,6 +8,7 @@ and test, so both measure voices the model never trained on.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections import defaultdict
 from collections.abc import Collection, Mapping
@@ -16,11 +17,27 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from asr.fileio import atomic_write_text  # noqa: E402
+from asr.text import normalize_text  # noqa: E402
+
+# Characters a line is not read as written with: markup, symbols and digits ("WD40").
+UNSPOKEN = re.compile(r"[<>#/%+=\[\]{}|~^_\\*@$&0-9]")
 
 
 def write_jsonl(path: Path, rows: list[dict]) -> None:
     """One JSON object a line, written atomically."""
     atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+
+
+def text_problem(text: str) -> str:
+    """Why a line's text cannot be a transcript as written ("" when it can): nothing to
+    say, letters outside ASCII, or symbols and digits read some other way than spelled."""
+    if not normalize_text(text):
+        return "empty text"
+    if not all(c.isascii() for c in text):
+        return "non-ASCII text"
+    if UNSPOKEN.search(text):
+        return "text not read as written (symbols)"
+    return ""
 
 
 def unfit(text: str, seconds: float, max_seconds: float, max_chars_per_second: float) -> str:
