@@ -1,0 +1,51 @@
+"""What every game importer shares: the text rule, the fit rule and speaker-disjoint splits."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+_spec = importlib.util.spec_from_file_location("game_corpus", ROOT / "tools" / "game_corpus.py")
+game = importlib.util.module_from_spec(_spec)
+sys.modules["game_corpus"] = game
+_spec.loader.exec_module(game)
+
+
+def test_text_problem() -> None:
+    assert game.text_problem("OH, ..OH, NO. I'M FINE!") == ""
+    assert game.text_problem("...!?") == "empty text"
+    assert game.text_problem("QUÉ PASA") == "non-ASCII text"
+    for odd in ("ROOM 512", "A WD40 CAN", "<PAUSE> HELLO", "50% OFF", "ME & YOU"):
+        assert game.text_problem(odd) == "text not read as written (symbols)", odd
+
+
+def test_unfit() -> None:
+    assert game.unfit("hello there", 1.0, 20.0, 25) == ""
+    assert game.unfit("hello", 21.0, 20.0, 25) == "longer than 20 s"
+    assert game.unfit("x" * 26, 1.0, 20.0, 25) == "more text than the audio can hold"
+
+
+def test_speaker_splits_hold_whole_speakers_out(tmp_path: Path, capsys) -> None:
+    rows = [
+        {"audio_filepath": f"{s}{i}.flac", "text": "hi", "duration": 1.0, "speaker": s}
+        for s in ("ann", "bob", "cy", "dee")
+        for i in range(2)
+    ]
+    parts = game.write_speaker_splits(
+        tmp_path, rows, {"dev": ("bob",), "test": ("cy",), "excluded": ("dee",)}
+    )
+    read = {
+        name: [json.loads(x)["speaker"] for x in (tmp_path / f"{name}.jsonl").open()]
+        for name in ("all", "train", "dev", "test")
+    }
+    assert read == {
+        "all": ["ann", "ann", "bob", "bob", "cy", "cy", "dee", "dee"],
+        "train": ["ann", "ann"],
+        "dev": ["bob", "bob"],
+        "test": ["cy", "cy"],
+    }
+    assert not (tmp_path / "excluded.jsonl").exists() and len(parts["excluded"]) == 2
+    assert "8 clips, 0.00 h, 4 speakers" in capsys.readouterr().out
