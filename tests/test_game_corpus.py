@@ -49,3 +49,29 @@ def test_speaker_splits_hold_whole_speakers_out(tmp_path: Path, capsys) -> None:
     }
     assert not (tmp_path / "excluded.jsonl").exists() and len(parts["excluded"]) == 2
     assert "8 clips, 0.00 h, 4 speakers" in capsys.readouterr().out
+
+
+def test_keep_clip_writes_once_and_counts_what_it_drops(tmp_path: Path) -> None:
+    from collections import Counter
+
+    import numpy as np
+    import soundfile as sf
+
+    calls = []
+
+    def load():
+        calls.append(1)
+        return np.linspace(-0.5, 0.5, 8000, dtype=np.float32), 8000
+
+    dropped: Counter = Counter()
+    rel = Path("audio") / "ann" / "1.flac"
+    assert game.keep_clip(tmp_path, rel, "hello", load, dropped) == 1.0
+    assert sf.info(tmp_path / rel).samplerate == 8000 and sf.info(tmp_path / rel).format == "FLAC"
+    assert game.keep_clip(tmp_path, rel, "hello", load, dropped) == 1.0  # kept, not reread
+    assert len(calls) == 1
+    # 26 letters in a second is no speech of that text: counted, nothing written
+    long = Path("audio") / "ann" / "2.flac"
+    assert game.keep_clip(tmp_path, long, "x" * 26, load, dropped) is None
+    assert not (tmp_path / long).exists()
+    assert dropped == Counter({"more text than the audio can hold": 1})
+    assert [p.name for p in (tmp_path / "audio" / "ann").iterdir()] == ["1.flac"]

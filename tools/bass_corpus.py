@@ -51,17 +51,15 @@ import struct
 import sys
 from collections import Counter
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from game_corpus import report_dropped, text_problem, unfit, write_speaker_splits  # noqa: E402
-
-from asr.fileio import atomic_path  # noqa: E402
+from game_corpus import keep_clip, report_dropped, text_problem, write_speaker_splits  # noqa: E402
 
 GAME_DIR = Path("/usr/share/scummvm/beneath-a-steel-sky")
 CD_ENTRIES = 5097  # index entries of the CD release v0.0372 (the English speech one)
@@ -73,8 +71,6 @@ SPEECH_FILE = 50000
 # 1330, 950, 1150, 550 and 150 lines.
 SPEECH_BASE = (0, 600, 1100, 2430, 3380, 4530, 5080)
 SAMPLE_RATE = 11025
-MAX_SECONDS = 20.0
-MAX_CHARS_PER_SECOND = 25  # more is not speech of that text
 # Held-out characters (whole voices), chosen from the hours per character this script
 # prints, before any model saw this corpus: see docs/EXPERIMENTS.md. Foster (the player)
 # and everyone else train. The credits are not in the data: whether one actor voices two
@@ -372,6 +368,11 @@ PUSH_VARIABLE, PUSH_NUMBER, CALL, PUSH_OFFSET = 0, 2, 11, 15
 ASK_THIS = 70  # adds (text, animation) to the player's choices: Foster says the chosen one
 
 
+def clip_audio(disk: Disk, number: int) -> tuple[np.ndarray, int]:
+    """Speech file ``number``'s samples and sample rate."""
+    return speech_samples(disk.load(number)), SAMPLE_RATE
+
+
 def read_compacts(cpt: bytes) -> dict[int, tuple[str, int, tuple[int, ...]]]:
     """``sky.cpt``: uint16 version (0) and list count, the length of each list, uint32 sizes
     of the compacts' data and of the table (in words), the table: per compact a uint16
@@ -631,19 +632,8 @@ def build(out: Path, game: Path, limit: int | None = None) -> list[dict]:
             dropped[problem] += 1
             continue
         rel = Path("audio") / line.speaker / f"{line.number:05d}.flac"
-        path = out / rel
-        if path.exists():
-            seconds = sf.info(path).duration
-        else:
-            samples = speech_samples(disk.load(number))
-            seconds = len(samples) / SAMPLE_RATE
-            if seconds <= MAX_SECONDS and len(text) <= MAX_CHARS_PER_SECOND * seconds:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                with atomic_path(path) as temp:
-                    sf.write(temp, samples, SAMPLE_RATE, subtype="PCM_16", format="FLAC")
-        why = unfit(text, seconds, MAX_SECONDS, MAX_CHARS_PER_SECOND)
-        if why:
-            dropped[why] += 1
+        seconds = keep_clip(out, rel, text, partial(clip_audio, disk, number), dropped)
+        if seconds is None:
             continue
         rows.append(
             {

@@ -43,17 +43,15 @@ import re
 import struct
 import sys
 from collections import Counter
+from functools import partial
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from game_corpus import report_dropped, text_problem, unfit, write_speaker_splits  # noqa: E402
-
-from asr.fileio import atomic_path  # noqa: E402
+from game_corpus import keep_clip, report_dropped, text_problem, write_speaker_splits  # noqa: E402
 
 GAME_DIR = Path("/usr/share/scummvm/drascula/en")
 DAT_FILE = Path("/usr/share/scummvm/drascula.dat")
@@ -102,8 +100,6 @@ OTHER_TABLE = {"D82", "D83"}  # the bartender's and the trunk's lines, said from
 TRIM = {"3": (145166, 73959, 145166 - 26306)}
 SPEECH_NAME = re.compile(r"([A-Z]*)(\d+)\.ALS", re.IGNORECASE)
 SAMPLE_RATE = 11025
-MAX_SECONDS = 20.0
-MAX_CHARS_PER_SECOND = 25  # more is not speech of that text
 # Held-out characters (whole voices), chosen from the minutes per character, before any
 # model trained on this corpus: B.J. (the one woman) and Von Braun for test, Igor and the
 # werewolf for dev; John Hacker (the player, 22.6 of 48.7 minutes) and the rest train. The
@@ -189,6 +185,11 @@ def speech_samples(data: bytes, stem: str = "") -> np.ndarray:
     return (np.frombuffer(data, dtype=np.uint8).astype(np.float32) - 128.0) / 128.0
 
 
+def clip_audio(path: Path) -> tuple[np.ndarray, int]:
+    """A speech file's samples (trimmed as the engine plays it) and sample rate."""
+    return speech_samples(path.read_bytes(), path.stem), SAMPLE_RATE
+
+
 def clean(text: str) -> str:
     """The words as written, spaces tidied ("WAIT...I" keeps its break)."""
     return " ".join(re.sub(r"\.{2,}", " ", text).split())
@@ -214,19 +215,8 @@ def build(out: Path, game: Path, dat: Path, limit: int | None = None) -> list[di
             dropped[problem] += 1
             continue
         rel = Path("audio") / speaker / f"{path.stem.upper()}.flac"
-        target = out / rel
-        if target.exists():
-            seconds = sf.info(target).duration
-        else:
-            samples = speech_samples(path.read_bytes(), path.stem)
-            seconds = len(samples) / SAMPLE_RATE
-            if not unfit(text, seconds, MAX_SECONDS, MAX_CHARS_PER_SECOND):
-                target.parent.mkdir(parents=True, exist_ok=True)
-                with atomic_path(target) as temp:
-                    sf.write(temp, samples, SAMPLE_RATE, subtype="PCM_16", format="FLAC")
-        why = unfit(text, seconds, MAX_SECONDS, MAX_CHARS_PER_SECOND)
-        if why:
-            dropped[why] += 1
+        seconds = keep_clip(out, rel, text, partial(clip_audio, path), dropped)
+        if seconds is None:
             continue
         rows.append(
             {

@@ -40,24 +40,24 @@ import re
 import struct
 import sys
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
+import numpy as np
 import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from game_corpus import report_dropped, unfit, write_speaker_splits  # noqa: E402
+from game_corpus import keep_clip, report_dropped, write_speaker_splits  # noqa: E402
 
-from asr.fileio import atomic_path  # noqa: E402
 from asr.text import normalize_text  # noqa: E402
 
 GAME_FILE = Path("/usr/share/scummvm/flight-of-the-amazon-queen/queen.1c")
 HEADER = 20  # every .DOG, .CUT and .JAS resource starts with a 20-byte AMOS bank header
 JOE_RESPONSE_MAX = 40  # Joe's stock replies come before the object descriptions in JOEnnnn
-MAX_SECONDS = 20.0
-MAX_CHARS_PER_SECOND = 25  # more is not speech of that text
 # Text that is not read as written: sound effects in angle brackets ("<gulp>"), and digits
 # other than plain numbers are absent from this game; lines holding them are left out.
 UNSPOKEN = re.compile(r"[<>#/%+=\[\]{}|~^_\\]")
@@ -511,6 +511,12 @@ def select(lines: list[Line], table: Table, dropped: Counter) -> list[Line]:
     return kept
 
 
+def clip_samples(read: Callable[[str], bytes], name: str) -> tuple[np.ndarray, int]:
+    """A speech clip's (MP3) samples, mono float32, and its sample rate."""
+    samples, rate = sf.read(io.BytesIO(read(name)), dtype="float32")
+    return (samples.mean(axis=1) if samples.ndim == 2 else samples), rate
+
+
 def build(out: Path, game: Path) -> list[dict]:
     """Extract every usable clip; returns the manifest rows (paths relative to OUT)."""
     with open(game, "rb") as f:
@@ -530,21 +536,9 @@ def build(out: Path, game: Path) -> list[dict]:
         rows = []
         for line in kept:
             rel = Path("audio") / line.speaker / (line.clip[:-3] + ".flac")
-            path = out / rel
-            if path.exists():
-                seconds = sf.info(path).duration
-            else:
-                samples, rate = sf.read(io.BytesIO(read(line.clip)), dtype="float32")
-                if samples.ndim == 2:
-                    samples = samples.mean(axis=1)
-                seconds = len(samples) / rate
-                if seconds <= MAX_SECONDS and len(line.text) <= MAX_CHARS_PER_SECOND * seconds:
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    with atomic_path(path) as temp:
-                        sf.write(temp, samples, rate, subtype="PCM_16", format="FLAC")
-            why = unfit(line.text, seconds, MAX_SECONDS, MAX_CHARS_PER_SECOND)
-            if why:
-                dropped[why] += 1
+            load = partial(clip_samples, read, line.clip)
+            seconds = keep_clip(out, rel, line.text, load, dropped)
+            if seconds is None:
                 continue
             rows.append(
                 {

@@ -1,8 +1,9 @@
 """What every game-dialogue importer does once it has its clips: manifests split by speaker.
 
-Shared by tools/uqm_corpus.py, tools/fotaq_corpus.py and tools/bass_corpus.py, which differ
-only in how they read their game's data. Whole speakers (characters) are held out as dev
-and test, so both measure voices the model never trained on.
+Shared by tools/uqm_corpus.py, tools/fotaq_corpus.py, tools/bass_corpus.py and
+tools/drascula_corpus.py, which differ only in how they read their game's data. Whole
+speakers (characters) are held out as dev and test, so both measure voices the model never
+trained on.
 """
 
 from __future__ import annotations
@@ -10,15 +11,20 @@ from __future__ import annotations
 import json
 import re
 import sys
-from collections import defaultdict
-from collections.abc import Collection, Mapping
+from collections import Counter, defaultdict
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
+
+import numpy as np
+import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from asr.fileio import atomic_write_text  # noqa: E402
+from asr.fileio import atomic_path, atomic_write_text  # noqa: E402
 from asr.text import normalize_text  # noqa: E402
 
+MAX_SECONDS = 20.0  # longer clips are left out (they would dominate a batch's padding)
+MAX_CHARS_PER_SECOND = 25  # more is not speech of that text (fast speech is ~15 chars/s)
 # Characters a line is not read as written with: markup, symbols and digits ("WD40").
 UNSPOKEN = re.compile(r"[<>#/%+=\[\]{}|~^_\\*@$&0-9]")
 
@@ -40,7 +46,12 @@ def text_problem(text: str) -> str:
     return ""
 
 
-def unfit(text: str, seconds: float, max_seconds: float, max_chars_per_second: float) -> str:
+def unfit(
+    text: str,
+    seconds: float,
+    max_seconds: float = MAX_SECONDS,
+    max_chars_per_second: float = MAX_CHARS_PER_SECOND,
+) -> str:
     """Why a clip cannot train a CTC model ("" when it can): too long for a batch, or more
     text than its audio can hold (usually a line matched to the wrong clip)."""
     if seconds > max_seconds:
@@ -48,6 +59,29 @@ def unfit(text: str, seconds: float, max_seconds: float, max_chars_per_second: f
     if len(text) > max_chars_per_second * seconds:
         return "more text than the audio can hold"
     return ""
+
+
+def keep_clip(
+    out: Path, rel: Path, text: str, load: Callable[[], tuple[np.ndarray, int]], dropped: Counter
+) -> float | None:
+    """The clip's duration in seconds if it can train, its FLAC at ``out / rel`` written once
+    (atomically; an existing file is kept, so a rerun only reads what it lacks); None, with
+    why counted in ``dropped``, if it cannot. ``load`` gives (samples, sample rate)."""
+    path = out / rel
+    if path.exists():
+        seconds = sf.info(path).duration
+    else:
+        samples, rate = load()
+        seconds = len(samples) / rate
+        if not unfit(text, seconds):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_path(path) as temp:
+                sf.write(temp, samples, rate, subtype="PCM_16", format="FLAC")
+    why = unfit(text, seconds)
+    if why:
+        dropped[why] += 1
+        return None
+    return seconds
 
 
 def report_dropped(dropped: Mapping[str, int]) -> None:

@@ -34,7 +34,7 @@ import soundfile as sf
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from game_corpus import report_dropped, unfit, write_speaker_splits  # noqa: E402
+from game_corpus import keep_clip, report_dropped, write_speaker_splits  # noqa: E402
 
 from asr.text import normalize_text  # noqa: E402
 
@@ -42,8 +42,6 @@ VOICE_PACK = Path("/usr/share/games/uqm/content/addons/uqm-0.8.0-voice.uqm")
 CONTENT_PACK = Path("/usr/share/games/uqm/content/packages/uqm-0.8.0-content.uqm")
 SNAP_SECONDS = 0.25  # a cut moves to the quietest 10 ms frame within this of the line time
 MIN_SECONDS = 0.6  # shorter pieces are joined to the next line's
-MAX_SECONDS = 20.0  # longer utterances are left out (a subtitle time is probably wrong)
-MAX_CHARS_PER_SECOND = 25  # more is not speech of that text (fast speech is ~15 chars/s)
 # Text that is not read as written: fractions and percentages ("2/3", "1%"), on-screen
 # markup ("<...>", "+"); lines holding them are left out.
 UNSPOKEN = re.compile(r"[/%<>+]")
@@ -143,17 +141,14 @@ def build(out: Path, voice_pack: Path, content_pack: Path) -> list[dict]:
                 samples = samples.mean(axis=1)
             pieces = cut(entry, times.get(entry.ident, []), samples, rate)
             for k, (text, a, b) in enumerate(pieces):
-                seconds = (b - a) / rate
                 if UNSPOKEN.search(text) or not normalize_text(text):
                     dropped["text not read as written"] += 1
                     continue
-                why = unfit(text, seconds, MAX_SECONDS, MAX_CHARS_PER_SECOND)
-                if why:
-                    dropped[why] += 1
-                    continue
                 rel = Path("audio") / race / f"{Path(entry.clip).stem}-{k}.flac"
-                (out / rel).parent.mkdir(parents=True, exist_ok=True)
-                sf.write(out / rel, samples[a:b], rate, subtype="PCM_16")
+                piece = (samples[a:b], rate)
+                seconds = keep_clip(out, rel, text, lambda piece=piece: piece, dropped)
+                if seconds is None:
+                    continue
                 rows.append(
                     {
                         "audio_filepath": str(rel),
