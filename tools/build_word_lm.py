@@ -91,6 +91,10 @@ def held_out_filter(paths: list[Path]):
     grams: set[tuple[str, ...]] = set()
     for path in paths:
         if not path.is_file():
+            print(
+                f"{path}: missing, so its text is not held out (build that corpus first)",
+                file=sys.stderr,
+            )
             continue
         for text in read_sentences(path):
             whole.add(text)

@@ -27,6 +27,8 @@ SYNTH_COPIES=${SYNTH_COPIES:-1}  # times the synthetic corpus is given per epoch
 EXTRA=${EXTRA:-}
 # the manifest the LM weight is tuned on (stage 11: real dev + synthetic val, mixed)
 TUNE=${TUNE:-corpora/real_dev.jsonl}
+LM=${LM:-1}  # 0: no character LM (a stage that only passes its weights on)
+WORDS=${WORDS:-checkpoints/default/words.arpa}  # the word LM the model directory gets
 
 [ -f corpora/big/train.jsonl ] || python3 tools/make_corpus.py --text data/text/sentences.txt \
     --text /usr/share/games/fortunes --out corpora/big --hours 24 --seed 0 --jobs 2
@@ -85,7 +87,7 @@ else
 fi
 
 # the shipped word LM takes part in tuning, as it will in use
-[ -f "$OUT/words.arpa" ] || cp checkpoints/default/words.arpa "$OUT/"
-[ -f "$OUT/lm.npz" ] || asr lm corpora/big/train.jsonl \
+[ -f "$OUT/words.arpa" ] || cp "$WORDS" "$OUT/"
+[ "$LM" = 0 ] || [ -f "$OUT/lm.npz" ] || asr lm corpora/big/train.jsonl \
     $(for source in $SOURCES; do echo "corpora/$source/train.jsonl"; done) --unique --order 10 --out "$OUT/lm.npz" \
     --tune "$TUNE" --model "$OUT" --weights 0.5 0.7 0.9 --bonuses 0.5 1.0 1.5
