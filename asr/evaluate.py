@@ -74,7 +74,7 @@ def evaluate(
     model_dir: str | os.PathLike | None = None,
     report: str | os.PathLike | None = None,
     force: bool = False,
-    decoder: str = "greedy",
+    decoder: str = "auto",
     beam_width: int = 16,
     skip_invalid: bool = False,
     lm: str | os.PathLike | None = "auto",
@@ -89,7 +89,8 @@ def evaluate(
         model_dir: a model directory; None for the shipped default model.
         report: a ``.json`` or ``.html`` path; both files are written (see ``report_paths``).
         force: overwrite existing report files.
-        decoder: ``"greedy"`` or ``"beam"`` (with ``beam_width`` beams).
+        decoder: ``"auto"`` (beam search when the model has a language model, else
+            greedy, as ``asr transcribe``), ``"greedy"`` or ``"beam"`` (``beam_width`` beams).
         skip_invalid: leave out bad manifest lines and unreadable audio (listed in
             ``EvalReport.skipped``) instead of stopping at the first.
         lm: the beam decoder's language model: "auto" (the model directory's lm.npz when

@@ -45,6 +45,7 @@ WINDOW_SECONDS = 30.0
 CONTEXT_SECONDS = 5.0  # 3 s changed ~0.1% of characters vs whole-file decoding; 5 s none
 WINDOWS_PER_BATCH = 2  # 4 was 50 MiB more peak memory for ~5% speed
 DECODE_PIECE_SECONDS = 15.0  # posteriors are decoded in pieces cut at blank frames
+AUTO_DECODER = "auto"  # the default: beam search with the model's LMs when it has any
 
 
 def default_model_dir() -> Path:
@@ -254,11 +255,21 @@ class Transcriber:
             pieces += self.window_logits(windows)
         return np.concatenate(pieces)
 
-    def decoder(self, name: str = "greedy", beam_width: int = 16) -> Decoder:
-        """The registered decoder ``name``; "beam" fuses this model's LM when it has one, and
-        the word LM and hotwords when there are any."""
+    def resolve_decoder(self, name: str) -> str:
+        """``name``, with "auto" made "beam" when this transcriber has a language model
+        (character or word) and "greedy" when it has none: the best decoder the model
+        directory supports, so a user gets its LMs without knowing to ask."""
+        if name != AUTO_DECODER:
+            return name
+        return "beam" if self.lm_path or self.word_lm_path else "greedy"
+
+    def decoder(self, name: str = AUTO_DECODER, beam_width: int = 16) -> Decoder:
+        """The registered decoder ``name`` (or "auto", see ``resolve_decoder``); "beam" fuses
+        this model's LM when it has one, and the word LM and hotwords when there are any."""
+        name = self.resolve_decoder(name)
         if name not in DECODERS:
-            raise ConfigError(f"unknown decoder {name!r}; choose one of {sorted(DECODERS)}")
+            choices = [AUTO_DECODER, *sorted(DECODERS)]
+            raise ConfigError(f"unknown decoder {name!r}; choose one of {choices}")
         if beam_width < 1:
             raise ConfigError(f"beam width must be >= 1, got {beam_width}")
         decoder = DECODERS[name](beam_width, self.lm if name == "beam" else None)
@@ -276,7 +287,7 @@ class Transcriber:
         return decoder
 
     def decode(
-        self, logits: np.ndarray, decoder: str | Decoder = "greedy", beam_width: int = 16
+        self, logits: np.ndarray, decoder: str | Decoder = AUTO_DECODER, beam_width: int = 16
     ) -> tuple[str, float, tuple[Word, ...]]:
         """Text, confidence and timed words of one utterance's (frames, classes) logits.
 
@@ -339,7 +350,10 @@ class Transcriber:
         return self.decoder(decoder, beam_width).describe()
 
     def transcribe_arrays(
-        self, signals: Sequence[np.ndarray], decoder: str | Decoder = "greedy", beam_width: int = 16
+        self,
+        signals: Sequence[np.ndarray],
+        decoder: str | Decoder = AUTO_DECODER,
+        beam_width: int = 16,
     ) -> list[str]:
         """Texts for float signals already at the model's sample rate."""
         return [r.text for r in self._results(signals, [None] * len(signals), decoder, beam_width)]
@@ -376,7 +390,7 @@ class Transcriber:
         self,
         audio: str | os.PathLike | np.ndarray,
         sample_rate: int | None = None,
-        decoder: str | Decoder = "greedy",
+        decoder: str | Decoder = AUTO_DECODER,
         beam_width: int = 16,
     ) -> str:
         """Text of one file path or sample array (``sample_rate`` defaults to the model's)."""
@@ -393,7 +407,7 @@ class Transcriber:
     def transcribe_files(
         self,
         paths: Iterable[str | os.PathLike],
-        decoder: str | Decoder = "greedy",
+        decoder: str | Decoder = AUTO_DECODER,
         beam_width: int = 16,
         on_error: Callable[[AudioError], None] | None = None,
         batch_seconds: float = 600.0,
@@ -416,7 +430,7 @@ class Transcriber:
     def transcribe_indexed(
         self,
         paths: Iterable[str | os.PathLike],
-        decoder: str | Decoder = "greedy",
+        decoder: str | Decoder = AUTO_DECODER,
         beam_width: int = 16,
         on_error: Callable[[int, AudioError], None] | None = None,
         batch_seconds: float = 600.0,

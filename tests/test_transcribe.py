@@ -174,7 +174,7 @@ def test_lm_options_are_checked_before_any_work(
     lm = tmp_path / "lm.npz"
     for argv, needle in [
         (["transcribe", wav, "--decoder", "beam", "--lm", str(lm)], "not found"),
-        (["transcribe", wav, "--lm", str(SAMPLES / "manifest.jsonl")], "--decoder beam"),
+        (["transcribe", wav, "--decoder", "greedy", "--lm", str(lm)], "--decoder beam"),
         (["transcribe", wav, "--decoder", "beam", "--lm", "x", "--no-lm"], "--no-lm"),
         (["evaluate", "--manifest", "m.jsonl", "--lm", str(lm), "--decoder", "beam"], "asr lm"),
     ]:
@@ -216,12 +216,22 @@ def test_beam_with_a_language_model_from_the_cli(
     argv = [*argv[:-2], "--no-lm", "--no-word-lm", "--report", str(tmp_path / "s.json")]
     assert main(argv) == 0
     assert json.loads((tmp_path / "s.json").read_text())["decoder"] == "beam 16"
+    # the default decoder ("auto"): beam search with the model's LMs when it has them ...
+    argv = ["evaluate", "--manifest", manifest, "--report", str(tmp_path / "a.json")]
+    assert main(argv) == 0
+    decoder = json.loads((tmp_path / "a.json").read_text())["decoder"]
+    assert decoder.startswith("beam 16 + 10-gram character LM") and "word LM" in decoder
+    # ... and greedy when it has none (--no-lm --no-word-lm), or when asked
+    for extra in (["--no-lm", "--no-word-lm"], ["--decoder", "greedy"]):
+        report = tmp_path / f"g{len(extra[0])}.json"
+        assert main([*argv[:-2], *extra, "--report", str(report)]) == 0
+        assert json.loads(report.read_text())["decoder"] == "greedy"
 
 
 def test_shipped_language_model_is_used_by_beam_search(transcriber: Transcriber) -> None:
     """checkpoints/default/lm.npz: found by default, small, and it fixes what the acoustic
     model spells by ear (greedy says "trun", "biligy" and "star hip" on these held-out
-    voices)."""
+    voices); the default decoder ("auto") is beam search with it."""
     lm_file = default_model_dir() / "lm.npz"
     assert transcriber.lm_path == lm_file and lm_file.stat().st_size < 10 * 2**20  # 8.4 MB
     assert transcriber.lm is not None and transcriber.lm.alphabet == transcriber.config.alphabet
@@ -230,7 +240,8 @@ def test_shipped_language_model_is_used_by_beam_search(transcriber: Transcriber)
         ("005943.wav", "biology"),
         ("uqm_commander_001.flac", "starship"),
     ]:
-        heard = transcriber.transcribe(SAMPLES / name).split()
+        heard = transcriber.transcribe(SAMPLES / name, decoder="greedy").split()
         assert word not in heard, heard
         text = transcriber.transcribe(SAMPLES / name, decoder="beam").split()
         assert word in text, text
+        assert transcriber.transcribe(SAMPLES / name).split() == text  # auto: the beam

@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     signals = [load_audio(u.audio_filepath, rate) for u in utts]
     refs = [normalize_text(u.text) for u in utts]
     audio_s = sum(len(s) for s in signals) / rate
-    t.transcribe_arrays(signals)  # compile every batch shape once
+    t.transcribe_arrays(signals, "greedy")  # compile every batch shape once
     print(f"{len(utts)} utterances, {audio_s / 60:.1f} min, {os.cpu_count()} cores")
     runs = [("greedy", 1, None)] + [("beam", w, None) for w in args.beams]
     if lm_path is not None:

@@ -87,7 +87,9 @@ def main(argv: list[str] | None = None) -> int:
         sizes["keras"] = (model_dir / "model.keras").stat().st_size
 
         logits = {name: t.logits(feats) for name, t in sides.items()}
-        texts = {name: [keras_side.decode(lg)[0] for lg in out] for name, out in logits.items()}
+        texts = {
+            name: [keras_side.decode(lg, "greedy")[0] for lg in out] for name, out in logits.items()
+        }
         result: dict = {
             "machine": f"{platform.machine()} {os.cpu_count()} cores",
             "files": len(utts),
