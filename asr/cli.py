@@ -737,24 +737,34 @@ def _usage(message: str) -> _UsageError:
 
 def _add_decoder_args(p: argparse.ArgumentParser, default: str = "auto") -> None:
     """The decoder options transcribe, evaluate and stream share."""
-    from asr.decoding import DECODERS
+    from asr.decoding import AUTO_DECODER, DECODERS
 
     p.add_argument(
         "--decoder",
-        choices=["auto", *sorted(DECODERS)],
+        choices=[AUTO_DECODER, *sorted(DECODERS)],
         default=default,
         help="auto: beam search with the model directory's language models when it has any "
-        "(the shipped model does), else greedy; greedy is 2-3x faster, beam more accurate "
-        f"(default: {default})",
+        "(the shipped model does) or --hotword is given, else greedy; greedy is 2-3x faster, "
+        f"beam more accurate (default: {default})",
     )
-    p.add_argument("--beam-width", type=int, default=16, help="beams for --decoder beam")
+    p.add_argument(
+        "--beam-width",
+        type=int,
+        default=16,
+        help="beams for beam search (--decoder beam, or auto when it chooses beam)",
+    )
     p.add_argument(
         "--lm",
         metavar="FILE",
         help="character language model for --decoder beam (default: the model directory's "
         "lm.npz when it has one; make one with `asr lm`)",
     )
-    p.add_argument("--no-lm", action="store_true", help="beam search without a language model")
+    p.add_argument(
+        "--no-lm",
+        action="store_true",
+        help="no character LM (beam search keeps the word LM; with --no-word-lm too, "
+        "--decoder auto decodes greedily)",
+    )
     p.add_argument(
         "--word-lm",
         metavar="FILE",
@@ -762,7 +772,7 @@ def _add_decoder_args(p: argparse.ArgumentParser, default: str = "auto") -> None
         "(default: the model directory's words.arpa when it has one; make one with "
         "`asr lm --word`)",
     )
-    p.add_argument("--no-word-lm", action="store_true", help="beam search without a word LM")
+    p.add_argument("--no-word-lm", action="store_true", help="no word LM in beam search")
     p.add_argument(
         "--word-weight",
         type=float,

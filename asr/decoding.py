@@ -744,3 +744,6 @@ DECODERS: dict[str, Callable[[int, CharScorer | None], Decoder]] = {
     "greedy": lambda width, lm: GreedyDecoder(),
     "beam": lambda width, lm: BeamDecoder(width) if lm is None else LMBeamDecoder(lm, width),
 }
+# Not a decoder but a choice among them, made per model (``Transcriber.resolve_decoder``):
+# beam search when the model has a language model or hotwords, else greedy. The default.
+AUTO_DECODER = "auto"

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 from asr.classmetrics import ClassReport
-from asr.decoding import Hotwords
+from asr.decoding import AUTO_DECODER, Hotwords
 from asr.errors import AsrError, AudioError
 from asr.fileio import atomic_write_text
 from asr.manifest import read_manifest_report
@@ -74,7 +74,7 @@ def evaluate(
     model_dir: str | os.PathLike | None = None,
     report: str | os.PathLike | None = None,
     force: bool = False,
-    decoder: str = "auto",
+    decoder: str = AUTO_DECODER,
     beam_width: int = 16,
     skip_invalid: bool = False,
     lm: str | os.PathLike | None = "auto",

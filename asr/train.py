@@ -360,8 +360,20 @@ def _fit(
                 state = load_resume_state(folder, training)
             initial_epoch = int(state["epoch"])
             _truncate_history(out / HISTORY_NAME, initial_epoch)
-            log(f"resuming after epoch {initial_epoch} (best val CER {state['best_cer']:.2%})")
+            if initial_epoch:
+                best = f"best val CER {state['best_cer']:.2%}"
+                log(f"resuming after epoch {initial_epoch} ({best})")
+            else:
+                log("resuming at epoch 1, from the weights the run started with")
             batches = train_batches(initial_epoch)  # the order that epoch would have had
+        else:  # a run from before epoch-0 resume points, stopped in its first epoch
+            log("no resume point (the run stopped in its first epoch): starting it over")
+    elif parallel.chief:
+        # Epoch 0's resume point: a run stopped in its first epoch resumes from the weights it
+        # started with (--init-from's, or its own random ones), not from new random weights.
+        with parallel.scope():
+            training.optimizer.build(training.trainable_variables)
+        save_resume_state(out, 0, training, state)
     if initial_epoch >= options.epochs:
         log(f"already trained {initial_epoch} epochs; raise --epochs to train more")
     val_batches = CTCBatches(val_ex, config.model, options.batch_size, shuffle=False)

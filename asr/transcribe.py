@@ -15,6 +15,7 @@ from asr.audio import AudioStream, audio_duration, load_audio, resample
 from asr.buckets import bucket_width
 from asr.config import Config, load_config, shipped_model_dir
 from asr.decoding import (
+    AUTO_DECODER,
     DECODERS,
     Decoder,
     Hotwords,
@@ -45,7 +46,6 @@ WINDOW_SECONDS = 30.0
 CONTEXT_SECONDS = 5.0  # 3 s changed ~0.1% of characters vs whole-file decoding; 5 s none
 WINDOWS_PER_BATCH = 2  # 4 was 50 MiB more peak memory for ~5% speed
 DECODE_PIECE_SECONDS = 15.0  # posteriors are decoded in pieces cut at blank frames
-AUTO_DECODER = "auto"  # the default: beam search with the model's LMs when it has any
 
 
 def default_model_dir() -> Path:
@@ -257,11 +257,12 @@ class Transcriber:
 
     def resolve_decoder(self, name: str) -> str:
         """``name``, with "auto" made "beam" when this transcriber has a language model
-        (character or word) and "greedy" when it has none: the best decoder the model
-        directory supports, so a user gets its LMs without knowing to ask."""
+        (character or word) or hotwords, and "greedy" when it has none: the best decoder the
+        model directory supports, so a user gets its LMs without knowing to ask."""
         if name != AUTO_DECODER:
             return name
-        return "beam" if self.lm_path or self.word_lm_path else "greedy"
+        fused = self.lm_path or self.word_lm_path or self.hotwords is not None
+        return "beam" if fused else "greedy"
 
     def decoder(self, name: str = AUTO_DECODER, beam_width: int = 16) -> Decoder:
         """The registered decoder ``name`` (or "auto", see ``resolve_decoder``); "beam" fuses

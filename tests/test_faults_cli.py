@@ -159,7 +159,9 @@ def test_unusual_valid_wavs_transcribe_like_the_16k_original(
     assert _fmt(files["stereo"])[0] == 2 and _fmt(files["8k"])[1] == 8000
     assert _fmt(files["24bit"])[2] == 24 and _fmt(files["float32"])[2] == 32
 
-    assert main(["transcribe", *map(str, files.values()), "--format", "jsonl"]) == 0
+    # greedy: the acoustic model's reading of each file, which no LM smooths or magnifies
+    argv = ["transcribe", *map(str, files.values()), "--format", "jsonl", "--decoder", "greedy"]
+    assert main(argv) == 0
     captured = capsys.readouterr()
     assert captured.err == ""
     texts = {Path(r["path"]).stem: r["text"] for r in map(json.loads, captured.out.splitlines())}

@@ -75,3 +75,18 @@ def test_keep_clip_writes_once_and_counts_what_it_drops(tmp_path: Path) -> None:
     assert not (tmp_path / long).exists()
     assert dropped == Counter({"more text than the audio can hold": 1})
     assert [p.name for p in (tmp_path / "audio" / "ann").iterdir()] == ["1.flac"]
+
+
+def test_keep_clip_rewrites_a_clip_whose_cut_changed(tmp_path: Path) -> None:
+    from collections import Counter
+
+    import numpy as np
+    import soundfile as sf
+
+    rel = Path("a.flac")
+    one = np.zeros(8000, dtype=np.float32), 8000
+    two = np.zeros(12000, dtype=np.float32), 8000
+    dropped: Counter = Counter()
+    assert game.keep_clip(tmp_path, rel, "hi", lambda: one, dropped, 8000) == 1.0
+    assert game.keep_clip(tmp_path, rel, "hi", lambda: two, dropped, 12000) == 1.5
+    assert sf.info(tmp_path / rel).frames == 12000

@@ -53,7 +53,8 @@ def test_the_chain_trains_the_shipped_models_epochs_stage_by_stage(tmp_path: Pat
     assert variables[0]["INIT"] == stages[-1].out
     for before, after in zip(variables, variables[1:], strict=False):
         assert after["INIT"] == before["OUT"]
-    assert [v.get("LM") for v in variables] == ["0", "0", "0", None]  # the last makes its LM
+    assert [v["LM"] for v in variables] == ["0", "0", "0", "1"]  # the last makes its LM
+    assert all(v["CONFIG"] == "" for v in variables)  # from INIT, whatever the shell holds
     assert all(v["WORDS"] == str(out / "words.arpa") for v in variables)
     assert any(cmd[1:2] == ["tools/build_word_lm.py"] for cmd in plan)
 

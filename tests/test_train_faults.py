@@ -128,6 +128,46 @@ def test_kill_9_at_any_moment_then_resume(corpus: Corpus, tmp_path: Path) -> Non
     assert isinstance(Transcriber.load(out).transcribe(wav), str)
 
 
+def test_a_run_stopped_in_its_first_epoch_resumes_from_its_starting_weights(
+    corpus: Corpus,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A fine-tune (--init-from) that dies in its first epoch: --resume must start again from
+    the weights it was given (epoch 0's resume point), not from new random ones."""
+    from asr.config import load_config
+    from asr.model import build_inference_model, build_training_model
+    from asr.modelio import load_inference_model
+
+    base = tmp_path / "base"
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(train_argv(corpus, base, 1)) == 0
+
+    class PowerCut(SpecAugment):
+        def __call__(self, x: np.ndarray, frames: np.ndarray, rng: np.random.Generator) -> None:
+            raise RuntimeError("power cut")
+
+    out = tmp_path / "tuned"
+    monkeypatch.setattr(asr.train, "SpecAugment", PowerCut)
+    with pytest.raises(RuntimeError, match="power cut"), contextlib.redirect_stdout(io.StringIO()):
+        main(train_argv(corpus, out, 2, "--init-from", str(base)))
+    assert (out / "resume" / "latest").read_text().strip() == "epoch-0000"
+    config = load_config(out)
+    inference = build_inference_model(config)
+    build_training_model(inference).load_weights(out / "resume/epoch-0000/training.weights.h5")
+    given = load_inference_model(base, config).get_weights()
+    for saved, start in zip(inference.get_weights(), given, strict=True):
+        np.testing.assert_array_equal(saved, start)
+
+    monkeypatch.undo()
+    capsys.readouterr()
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(train_argv(corpus, out, 2, "--resume")) == 0
+    assert "resuming at epoch 1, from the weights the run started with" in capsys.readouterr().err
+    assert history_epochs(out) == [1, 2]
+
+
 def test_stale_temp_files_of_a_killed_save_are_removed(corpus: Corpus, tmp_path: Path) -> None:
     out = tmp_path / "run"
     with contextlib.redirect_stdout(io.StringIO()):

@@ -13,6 +13,7 @@ import scipy.signal
 
 from asr.audio import load_audio
 from asr.cli import main
+from asr.errors import ConfigError
 from asr.manifest import read_manifest
 from asr.text import normalize_text
 from asr.transcribe import Transcriber, default_model_dir
@@ -32,7 +33,7 @@ def test_default_model_is_the_checkout_copy() -> None:
 
 
 def test_shipped_model_reads_the_samples(transcriber: Transcriber) -> None:
-    """Held-out voices and unseen sentences: measured CER 25.5% on these four; allow noise."""
+    """Held-out voices and unseen sentences, the default decoder (beam 16 + both LMs)."""
     utts = read_manifest(SAMPLES / "manifest.jsonl")
     hyps = [r.text for r in transcriber.transcribe_files([u.audio_filepath for u in utts])]
     refs = [normalize_text(u.text) for u in utts]
@@ -245,3 +246,16 @@ def test_shipped_language_model_is_used_by_beam_search(transcriber: Transcriber)
         text = transcriber.transcribe(SAMPLES / name, decoder="beam").split()
         assert word in text, text
         assert transcriber.transcribe(SAMPLES / name).split() == text  # auto: the beam
+
+
+def test_auto_decoder_is_beam_only_with_something_to_fuse(transcriber: Transcriber) -> None:
+    from asr.decoding import Hotwords
+
+    assert transcriber.resolve_decoder("auto") == "beam"  # the shipped model has both LMs
+    bare = Transcriber.load(default_model_dir(), lm=None, word_lm=None)
+    assert bare.resolve_decoder("auto") == "greedy"
+    assert bare.resolve_decoder("beam") == "beam" and bare.resolve_decoder("greedy") == "greedy"
+    bare.hotwords = Hotwords.parse(["zelda"])  # hotwords alone need the beam
+    assert bare.resolve_decoder("auto") == "beam"
+    with pytest.raises(ConfigError, match="choose one of \\['auto', 'beam', 'greedy'\\]"):
+        bare.decoder("viterbi")

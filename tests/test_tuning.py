@@ -28,7 +28,7 @@ def test_grid_points_equal_evaluate_with_those_weights(tmp_path: Path) -> None:
         lm.save(tmp_path / "lm.npz")
         report = evaluate(SAMPLES, decoder="beam", beam_width=4, lm=tmp_path / "lm.npz")
         assert (report.cer, report.wer) == pytest.approx((point.cer, point.wer))
-    greedy = evaluate(SAMPLES)
+    greedy = evaluate(SAMPLES, decoder="greedy")
     assert (result.greedy_cer, result.greedy_wer) == pytest.approx((greedy.cer, greedy.wer))
 
 

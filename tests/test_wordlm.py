@@ -393,7 +393,7 @@ def test_asr_lm_word_writes_an_arpa_file(tmp_path: Path, capsys) -> None:
     "extra, message",
     [
         (["--decoder", "beam", "--hotword", "zelda:x"], "boost 'x' is not a number"),
-        (["--hotword", "zelda"], "--hotword is used by beam search only; add --decoder beam"),
+        (["--decoder", "greedy", "--hotword", "zelda"], "--hotword is used by beam search only"),
         (["--decoder", "beam", "--word-lm", "missing.arpa"], "missing.arpa: word language model"),
         (["--decoder", "beam", "--word-lm", "w.arpa", "--no-word-lm"], "contradict"),
     ],

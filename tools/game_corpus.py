@@ -62,13 +62,20 @@ def unfit(
 
 
 def keep_clip(
-    out: Path, rel: Path, text: str, load: Callable[[], tuple[np.ndarray, int]], dropped: Counter
+    out: Path,
+    rel: Path,
+    text: str,
+    load: Callable[[], tuple[np.ndarray, int]],
+    dropped: Counter,
+    frames: int | None = None,
 ) -> float | None:
     """The clip's duration in seconds if it can train, its FLAC at ``out / rel`` written once
     (atomically; an existing file is kept, so a rerun only reads what it lacks); None, with
-    why counted in ``dropped``, if it cannot. ``load`` gives (samples, sample rate)."""
+    why counted in ``dropped``, if it cannot. ``load`` gives (samples, sample rate).
+    ``frames``, when the caller knows the clip's length: an existing file of another length
+    is written again (a clip cut from a longer file whose cut points changed)."""
     path = out / rel
-    if path.exists():
+    if path.exists() and (frames is None or sf.info(path).frames == frames):
         seconds = sf.info(path).duration
     else:
         samples, rate = load()

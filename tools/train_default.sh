@@ -24,9 +24,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-runs/default_chain}
 
-run() {
-  echo "+ $*"
-  if [ -z "${DRY_RUN:-}" ]; then "$@"; fi
+run() {  # print a command (quoted so it can be pasted back), then run it unless DRY_RUN=1
+  printf '+'
+  printf ' %q' "$@"
+  echo
+  if [ "${DRY_RUN:-0}" = 0 ]; then "$@"; fi
 }
 
 epochs_done() {  # rows of a run's history.csv (0 when there is none)
@@ -72,7 +74,7 @@ corpus corpora/big3 24 2
 if [ ! -f corpora/drascula/train.jsonl ] && [ -d /usr/share/scummvm/drascula ]; then
   run python3 tools/drascula_corpus.py --out corpora/drascula
 fi
-mkdir -p cache "$OUT"
+run mkdir -p cache "$OUT"
 pack corpora/default/train.jsonl cache/default_train.pack
 pack corpora/default/val.jsonl cache/default_val.pack
 for c in big big2 big3; do pack "corpora/$c/train.jsonl" "cache/${c}_train.pack"; done
@@ -111,7 +113,9 @@ real() {  # real NAME INIT EPOCHS [VAR=VALUE...]: done when trained (and its LM 
     echo "$OUT/$name: done"
     return
   fi
-  run env OUT="$OUT/$name" INIT="$init" EPOCHS="$epochs" WORDS="$OUT/words.arpa" "$@" \
+  # every setting the stage script reads is named, so none leaks in from the caller's shell
+  run env OUT="$OUT/$name" INIT="$init" EPOCHS="$epochs" WORDS="$OUT/words.arpa" CONFIG= \
+    EXTRA= LR=3e-4 SYNTH_COPIES=1 TUNE=corpora/real_dev.jsonl LM=1 "$@" \
     bash tools/real_speech_stage.sh
 }
 real s8 "$OUT/s7" 6 SOURCES=uqm LM=0
@@ -119,4 +123,4 @@ real s9 "$OUT/s8" 4 SOURCES="uqm fotaq" LM=0
 real s10 "$OUT/s9" 4 SOURCES="uqm fotaq bass" LM=0
 real s11 "$OUT/s10" 2 SOURCES="uqm fotaq bass" LR=1e-4 SYNTH_COPIES=2 \
   TUNE=corpora/dev_mixed.jsonl
-echo "the model: $OUT/s11 (asr transcribe --model $OUT/s11 --decoder beam ...)"
+echo "the model: $OUT/s11 (asr transcribe --model $OUT/s11 ...)"

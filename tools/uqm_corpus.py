@@ -146,7 +146,7 @@ def build(out: Path, voice_pack: Path, content_pack: Path) -> list[dict]:
                     continue
                 rel = Path("audio") / race / f"{Path(entry.clip).stem}-{k}.flac"
                 piece = (samples[a:b], rate)
-                seconds = keep_clip(out, rel, text, lambda piece=piece: piece, dropped)
+                seconds = keep_clip(out, rel, text, lambda piece=piece: piece, dropped, b - a)
                 if seconds is None:
                     continue
                 rows.append(
