@@ -47,3 +47,30 @@ def test_real_clips_follow_the_corpus_splits(tmp_path: Path) -> None:
     assert len(train) == 6
     assert [(r["speaker"], r["label"]) for r in val] == [("naomi", "female")] * 2
     assert [(r["speaker"], r["label"]) for r in test] == [("frank", "male")] * 2
+
+
+def test_a_larger_test_split_alone(tmp_path: Path, monkeypatch) -> None:
+    """--splits test --test-takes 4 renders only the test split, four voices a sentence; an
+    existing split is not rendered again."""
+    calls = []
+    monkeypatch.setattr(gender, "build", lambda out, seed, jobs, *a: calls.append(a))
+    out = tmp_path / "g"
+    assert gender.main(["--out", str(out), "--splits", "test", "--test-takes", "4"]) == 0
+    assert calls == [(("test",), 4)]
+    (out / "test.jsonl").write_text("")
+    assert gender.main(["--out", str(out), "--splits", "test", "--test-takes", "4"]) == 0
+    assert len(calls) == 1
+
+
+def test_test_takes_reach_the_plan(tmp_path: Path, monkeypatch) -> None:
+    seen = {}
+
+    def plan(sentences, voices, per_sentence, seed, label_by):
+        seen[seed % 10] = per_sentence
+        return []
+
+    monkeypatch.setattr(gender, "plan_takes", plan)
+    monkeypatch.setattr(gender, "render_takes", lambda takes, tmp, jobs, desc: ([], []))
+    gender.build(tmp_path, 0, 1, ("val", "test"), test_takes=4)
+    assert seen == {1: 1, 2: 4}  # val keeps its one take; train was not asked for
+    assert sorted(p.name for p in tmp_path.glob("*.jsonl")) == ["test.jsonl", "val.jsonl"]

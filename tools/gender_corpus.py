@@ -137,8 +137,11 @@ def write_real(out: Path, corpora: list[Path], per_speaker: int, seed: int) -> N
         )
 
 
-def build(out: Path, seed: int, jobs: int) -> None:
-    """Render the synthetic splits into ``out``."""
+def build(
+    out: Path, seed: int, jobs: int, splits: tuple[str, ...] = SPLITS, test_takes: int = 1
+) -> None:
+    """Render the synthetic ``splits`` into ``out``; ``test_takes`` voices speak each test
+    sentence (more takes measure the same held-out voices and sentences more finely)."""
     sentences = read_sentences(Path(__file__).resolve().parent.parent / "data/text/sentences.txt")
     random.Random(seed).shuffle(sentences)
     cut1 = int(len(sentences) * SENTENCE_SHARE["train"])
@@ -146,11 +149,13 @@ def build(out: Path, seed: int, jobs: int) -> None:
     parts = {"train": sentences[:cut1], "val": sentences[cut1:cut2], "test": sentences[cut2:]}
     rng = np.random.default_rng(seed)
     for index, split in enumerate(SPLITS):
+        if split not in splits:
+            continue
         voices = [v for v in list_voices() if voice_split(v) == split and voice_gender(v)]
         takes = plan_takes(
             parts[split],
             voices,
-            per_sentence=TAKES[split],
+            per_sentence=test_takes if split == "test" else TAKES[split],
             seed=seed * 10 + index,
             label_by="voice-gender",
         )
@@ -190,10 +195,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument(
+        "--splits", nargs="+", choices=SPLITS, default=list(SPLITS), help="synthetic splits made"
+    )
+    parser.add_argument(
+        "--test-takes", type=int, default=1, help="voices per test sentence (default 1)"
+    )
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    if not (args.out / "train.jsonl").is_file():
-        build(args.out, args.seed, args.jobs)
+    if not any((args.out / f"{s}.jsonl").is_file() for s in args.splits):
+        build(args.out, args.seed, args.jobs, tuple(args.splits), args.test_takes)
     if args.real:
         write_real(args.out, args.real, args.per_speaker, args.seed)
     return 0
