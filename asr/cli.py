@@ -459,47 +459,52 @@ def _word_choice(args: argparse.Namespace) -> dict:
 
 
 def _cmd_word_lm(args: argparse.Namespace) -> int:
-    """`asr lm --word`: a word n-gram LM in ARPA format."""
+    """`asr lm --word`: a word n-gram LM in ARPA format, built and/or tuned."""
     from asr.fileio import refuse_overwrite
     from asr.lm import read_sentences
     from asr.wordlm import DEFAULT_BONUS, DEFAULT_ORDER, DEFAULT_WEIGHT, WordLM
 
-    if args.tune:
-        raise _usage(
-            "--tune chooses a character LM's weights; for a word LM compare "
-            "`asr evaluate --decoder beam --word-weight W` on validation data"
-        )
-    if not args.text:
-        raise _usage("name text files or manifests to build the word LM from")
+    if not args.text and not args.tune:
+        raise _usage("name text files or manifests to build the word LM from, or --tune VAL")
     out = Path(args.out)
-    refuse_overwrite(out, args.force)
+    if args.text:
+        refuse_overwrite(out, args.force)
+    elif not out.is_file():
+        raise _usage(f"{out}: no word LM to tune; build one by naming text files")
     if not out.parent.is_dir():
         raise _usage(f"{out}: folder {out.parent} does not exist; create it first")
-    order = DEFAULT_ORDER if args.order is None else args.order
-    if order < 1 or args.min_count < 1 or (args.max_vocab is not None and args.max_vocab < 1):
-        raise _usage("--order, --min-count and --max-vocab must be >= 1")
-    sentences: list[str] = []
-    for source in args.text:
-        sentences += read_sentences(Path(source))
-    if args.unique:
-        sentences = sorted(set(sentences))
-    try:
-        lm = WordLM.train(
-            sentences,
-            order,
-            min_count=args.min_count,
-            max_vocab=args.max_vocab,
-            weight=DEFAULT_WEIGHT if args.weight is None else args.weight,
-            bonus=DEFAULT_BONUS if args.bonus is None else args.bonus,
+    if args.beam_width < 1:
+        raise _usage(f"--beam-width must be >= 1, got {args.beam_width}")
+    if not args.text:
+        lm = WordLM.load(out)
+    else:
+        order = DEFAULT_ORDER if args.order is None else args.order
+        if order < 1 or args.min_count < 1 or (args.max_vocab is not None and args.max_vocab < 1):
+            raise _usage("--order, --min-count and --max-vocab must be >= 1")
+        sentences: list[str] = []
+        for source in args.text:
+            sentences += read_sentences(Path(source))
+        if args.unique:
+            sentences = sorted(set(sentences))
+        try:
+            lm = WordLM.train(
+                sentences,
+                order,
+                min_count=args.min_count,
+                max_vocab=args.max_vocab,
+                weight=DEFAULT_WEIGHT if args.weight is None else args.weight,
+                bonus=DEFAULT_BONUS if args.bonus is None else args.bonus,
+            )
+        except ValueError as e:
+            raise _usage(str(e)) from e
+        words = sum(len(s.split()) for s in sentences)
+        print(
+            f"{out}: {order}-gram word LM (ARPA) from {len(sentences)} sentences ({words} "
+            f"words), {lm.vocab_size} words in its vocabulary, {lm.num_ngrams} n-grams"
         )
-    except ValueError as e:
-        raise _usage(str(e)) from e
+    if args.tune:
+        _tune(lm, args)
     lm.save(out)
-    words = sum(len(s.split()) for s in sentences)
-    print(
-        f"{out}: {order}-gram word LM (ARPA) from {len(sentences)} sentences ({words} words), "
-        f"{lm.vocab_size} words in its vocabulary, {lm.num_ngrams} n-grams"
-    )
     return 0
 
 
@@ -552,8 +557,9 @@ def _cmd_lm(args: argparse.Namespace) -> int:
 
 
 def _tune(lm, args: argparse.Namespace) -> None:
-    """Grid-search the LM's weight and bonus on --tune's manifest and store the best pair."""
-    from asr.tuning import tune_lm
+    """Grid-search the LM's weight and bonus on --tune's manifest and store the best pair:
+    a character LM's by CER, a word LM's (--word) by WER."""
+    from asr.tuning import BONUSES, WEIGHTS, WORD_BONUSES, WORD_WEIGHTS, tune_lm, tune_word_lm
 
     def show(p) -> None:
         print(
@@ -562,8 +568,17 @@ def _tune(lm, args: argparse.Namespace) -> None:
             flush=True,
         )
 
-    result = tune_lm(
-        lm, args.tune, args.model, args.weights, args.bonuses, args.beam_width, progress=show
+    tune, weights, bonuses = (
+        (tune_word_lm, WORD_WEIGHTS, WORD_BONUSES) if args.word else (tune_lm, WEIGHTS, BONUSES)
+    )
+    result = tune(
+        lm,
+        args.tune,
+        args.model,
+        args.weights or weights,
+        args.bonuses or bonuses,
+        args.beam_width,
+        progress=show,
     )
     best = result.best
     lm.weight, lm.bonus = best.weight, best.bonus
@@ -793,7 +808,7 @@ def build_parser() -> argparse.ArgumentParser:
     from asr.architectures import ARCHITECTURES, architecture_names
     from asr.export import FORMATS
     from asr.runtime import RUNTIMES
-    from asr.tuning import BONUSES, WEIGHTS
+    from asr.tuning import BONUSES, WEIGHTS, WORD_BONUSES, WORD_WEIGHTS
 
     parser = argparse.ArgumentParser(
         prog="asr", description="CTC speech-to-text: train, transcribe, evaluate."
@@ -975,11 +990,26 @@ def build_parser() -> argparse.ArgumentParser:
         "--tune",
         metavar="VAL_MANIFEST",
         help="choose --weight and --bonus on this validation manifest (never the test set) "
-        "with the beam decoder transcribe uses, and store the best pair in --out",
+        "with the beam decoder transcribe uses (a word LM beside the model's character LM, "
+        "and the reverse), and store the best pair in --out: by CER, or with --word by WER",
     )
     p.add_argument("--model", help="the model to tune for (default: the shipped model)")
-    p.add_argument("--weights", type=float, nargs="+", default=list(WEIGHTS), metavar="W")
-    p.add_argument("--bonuses", type=float, nargs="+", default=list(BONUSES), metavar="B")
+    p.add_argument(
+        "--weights",
+        type=float,
+        nargs="+",
+        metavar="W",
+        help=f"weights tried by --tune (default {' '.join(map(str, WEIGHTS))}; --word: "
+        f"{' '.join(map(str, WORD_WEIGHTS))})",
+    )
+    p.add_argument(
+        "--bonuses",
+        type=float,
+        nargs="+",
+        metavar="B",
+        help=f"bonuses tried by --tune (default {' '.join(map(str, BONUSES))}; --word: "
+        f"{' '.join(map(str, WORD_BONUSES))})",
+    )
     p.add_argument("--beam-width", type=int, default=16, help="beams while tuning")
     p.set_defaults(func=_cmd_lm)
 
