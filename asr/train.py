@@ -368,12 +368,18 @@ def _fit(
             batches = train_batches(initial_epoch)  # the order that epoch would have had
         else:  # a run from before epoch-0 resume points, stopped in its first epoch
             log("no resume point (the run stopped in its first epoch): starting it over")
-    elif parallel.chief:
+    else:
         # Epoch 0's resume point: a run stopped in its first epoch resumes from the weights it
         # started with (--init-from's, or its own random ones), not from new random weights.
+        # Reading the variables is collective under several processes, so all save, all but
+        # process 0 into a scratch folder (as EpochEnd does).
         with parallel.scope():
             training.optimizer.build(training.trainable_variables)
-        save_resume_state(out, 0, training, state)
+        with contextlib.ExitStack() as stack:
+            folder = out
+            if not parallel.chief:
+                folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="asr-")))
+            save_resume_state(folder, 0, training, state)
     if initial_epoch >= options.epochs:
         log(f"already trained {initial_epoch} epochs; raise --epochs to train more")
     val_batches = CTCBatches(val_ex, config.model, options.batch_size, shuffle=False)

@@ -196,9 +196,13 @@ def test_a_killed_process_stops_the_run_and_resume_continues_it(
     argv = train_argv(corpus, run, 12, flags=BUCKETED_FLAGS)
     workers = _workers(argv, logs)
     deadline = time.monotonic() + 300
-    while not (run / "resume" / "latest").is_file() and time.monotonic() < deadline:
+    # after epoch 1's resume point (the run's epoch-0 point exists from the start)
+    latest = run / "resume" / "latest"
+    while time.monotonic() < deadline and not (
+        latest.is_file() and latest.read_text().strip() not in ("", "epoch-0000")
+    ):
         time.sleep(0.5)
-    assert (run / "resume" / "latest").is_file(), _log_lines(logs, 0)
+    assert latest.is_file() and latest.read_text().strip() != "epoch-0000", _log_lines(logs, 0)
     workers[1].kill()
     assert workers[0].wait(timeout=120) == 2  # at once, not after the engine's heartbeat timeout
     error = (logs / "0.txt").read_text().strip().splitlines()[-1]
