@@ -458,10 +458,19 @@ def _word_choice(args: argparse.Namespace) -> dict:
     }
 
 
+def _lm_sentences(args: argparse.Namespace) -> list[str]:
+    """The normalized sentences of `asr lm`'s text files or manifests (each once: --unique)."""
+    from asr.lm import read_sentences
+
+    sentences: list[str] = []
+    for source in args.text:
+        sentences += read_sentences(Path(source))
+    return sorted(set(sentences)) if args.unique else sentences
+
+
 def _cmd_word_lm(args: argparse.Namespace) -> int:
     """`asr lm --word`: a word n-gram LM in ARPA format, built and/or tuned."""
     from asr.fileio import refuse_overwrite
-    from asr.lm import read_sentences
     from asr.wordlm import DEFAULT_BONUS, DEFAULT_ORDER, DEFAULT_WEIGHT, WordLM
 
     if not args.text and not args.tune:
@@ -481,11 +490,7 @@ def _cmd_word_lm(args: argparse.Namespace) -> int:
         order = DEFAULT_ORDER if args.order is None else args.order
         if order < 1 or args.min_count < 1 or (args.max_vocab is not None and args.max_vocab < 1):
             raise _usage("--order, --min-count and --max-vocab must be >= 1")
-        sentences: list[str] = []
-        for source in args.text:
-            sentences += read_sentences(Path(source))
-        if args.unique:
-            sentences = sorted(set(sentences))
+        sentences = _lm_sentences(args)
         try:
             lm = WordLM.train(
                 sentences,
@@ -510,7 +515,7 @@ def _cmd_word_lm(args: argparse.Namespace) -> int:
 
 def _cmd_lm(args: argparse.Namespace) -> int:
     from asr.fileio import refuse_overwrite
-    from asr.lm import DEFAULT_ORDER, CharLM, read_sentences
+    from asr.lm import DEFAULT_ORDER, CharLM
 
     if args.word:
         return _cmd_word_lm(args)
@@ -534,11 +539,7 @@ def _cmd_lm(args: argparse.Namespace) -> int:
     if args.beam_width < 1:
         raise _usage(f"--beam-width must be >= 1, got {args.beam_width}")
     if args.text:
-        sentences: list[str] = []
-        for source in args.text:
-            sentences += read_sentences(Path(source))
-        if args.unique:
-            sentences = sorted(set(sentences))
+        sentences = _lm_sentences(args)
         try:
             lm = CharLM.train(sentences, args.order, weight=args.weight, bonus=args.bonus)
         except ValueError as e:
