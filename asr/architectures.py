@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 CTC = "ctc"  # character CTC speech-to-text
 CLASSIFY = "classify"  # one label per clip, or per frame (asr.classify)
 TASKS = (CTC, CLASSIFY)  # what config.json's "task" may say
+ENCODER = "encoder"  # the classifier that reads through a trained speech model (asr.transfer)
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,15 @@ ARCHITECTURES: dict[str, Architecture] = {
             "asr.classifiers:build_crnn",
             "TimeDistributed Conv1D over each frame's features + LSTM, optional "
             "deltas/zero-crossing-rate branch; per clip or per frame",
+            _no_reduction,
+            recurrent=True,
+        ),
+        Architecture(
+            ENCODER,
+            CLASSIFY,
+            "asr.transfer:build_encoder_classifier",
+            "a trained speech model's conv + RNN layers (--encoder DIR, frozen) under a small "
+            "conv head; per clip",
             _no_reduction,
             recurrent=True,
         ),

@@ -80,6 +80,9 @@ class ClassifyTrainOptions:
     warp: bool = True
     skip_invalid: bool = False
     init_from: Path | None = None  # unused by classifiers; _check_out_dir reads it
+    # the "encoder" architecture: the speech model directory whose weights, features and
+    # normalization it starts from (asr.transfer)
+    encoder: Path | None = None
 
 
 @dataclass
@@ -291,6 +294,25 @@ def batch_augmentations(
     return augment
 
 
+def _speech_encoder(options: ClassifyTrainOptions, spec: ClassifierModelConfig) -> Config | None:
+    """The speech model an encoder classifier starts from, checked against its spec."""
+    if spec.encoder is None:
+        if options.encoder is not None:
+            raise AsrError(f"--encoder {options.encoder} goes with --arch encoder, not {spec.arch}")
+        return None
+    if options.encoder is None:
+        raise AsrError("the encoder architecture needs --encoder DIR (a speech model directory)")
+    from asr.transfer import speech_encoder_config
+
+    speech = speech_encoder_config(options.encoder, spec.encoder.rnn_layers)
+    if speech.model != spec.encoder:
+        raise AsrError(
+            f"{options.encoder}: its model ({speech.model}) is not the encoder this classifier "
+            f"was set up with ({spec.encoder}); pass the speech model it names"
+        )
+    return speech
+
+
 def train_classifier(options: ClassifyTrainOptions) -> ClassifyTrainResult:
     """Run `asr classify train`; returns the best validation accuracy."""
     _check_out_dir(options)  # type: ignore[arg-type]  (the same refusal rules as asr train)
@@ -305,6 +327,9 @@ def train_classifier(options: ClassifyTrainOptions) -> ClassifyTrainResult:
     spec = stored.model if stored is not None else options.model
     feature_config = stored.features if stored is not None else options.features
     assert isinstance(spec, ClassifierModelConfig)
+    speech = _speech_encoder(options, spec) if stored is None else None
+    if speech is not None:
+        feature_config = speech.features  # the encoder's weights expect its own features
 
     skip = options.skip_invalid
     train_set, train_bad = _read(options.train, feature_config, options.jobs, "train", skip)
@@ -319,13 +344,17 @@ def train_classifier(options: ClassifyTrainOptions) -> ClassifyTrainResult:
     if stored is not None:
         config = stored
     else:
-        fitted = Normalizer.fit(train_set.features)
+        if speech is not None:  # the encoder's weights expect its own normalization
+            mean, std = speech.mean, speech.std
+        else:
+            fitted = Normalizer.fit(train_set.features)
+            mean, std = tuple(fitted.mean.tolist()), tuple(fitted.std.tolist())
         config = Config(
             task=CLASSIFY,
             features=feature_config,
             model=spec,
-            mean=tuple(fitted.mean.tolist()),
-            std=tuple(fitted.std.tolist()),
+            mean=mean,
+            std=std,
             labels=tuple(labels),
         )
     need = min_clip_frames(spec)
@@ -383,6 +412,15 @@ def train_classifier(options: ClassifyTrainOptions) -> ClassifyTrainResult:
                 f"{state['best_accuracy']:.2%})"
             )
             batches = batches_for(initial_epoch)
+    if initial_epoch == 0 and spec.encoder is not None:
+        if options.encoder is None:
+            raise AsrError(
+                f"{out}: no epoch finished yet, so the encoder's weights must be copied again: "
+                "pass --encoder DIR (the speech model it was started from)"
+            )
+        from asr.transfer import copy_encoder_weights
+
+        copy_encoder_weights(model, options.encoder, spec.encoder)
     if initial_epoch >= options.epochs:
         log(f"already trained {initial_epoch} epochs; raise --epochs to train more")
     monitor = ClassifyEpochEnd(Classifier(model, config), val_ex, out, config, state, log)

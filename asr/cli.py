@@ -180,6 +180,8 @@ def _cmd_classify_train(args: argparse.Namespace) -> int:
         features.update(zcr=True, deltas=True)
     if args.pitch:
         features["pitch"] = True
+    if args.encoder:
+        _encoder_settings(args, model, features)
     try:
         spec = ClassifierModelConfig(**model)
         feature_config = FeatureConfig(**features)
@@ -203,6 +205,7 @@ def _cmd_classify_train(args: argparse.Namespace) -> int:
             augment=not args.no_augment,
             warp=not args.no_warp,
             skip_invalid=args.skip_invalid,
+            encoder=Path(args.encoder) if args.encoder else None,
         )
     )
     print(
@@ -210,6 +213,25 @@ def _cmd_classify_train(args: argparse.Namespace) -> int:
         f"{result.epochs} ({result.parameters:,} parameters); model in {args.out}"
     )
     return 0
+
+
+def _encoder_settings(args: argparse.Namespace, model: dict, features: dict) -> None:
+    """--encoder DIR: the encoder architecture on DIR's shape, whole clips unless --frames."""
+    from asr.transfer import speech_encoder_config
+
+    if args.arch not in (None, "encoder"):
+        raise _usage(
+            f"--encoder reads through a speech model: it is --arch encoder, not {args.arch}"
+        )
+    if features:
+        raise _usage(
+            "--encoder takes the speech model's features: leave out --pitch, --aux and "
+            "feature settings in --config"
+        )
+    speech = speech_encoder_config(args.encoder, args.encoder_layers)
+    model.update(arch="encoder", encoder=speech.model)
+    if args.frames is None:
+        model["frames"] = 0
 
 
 def _audio_paths(items: list[str], report) -> list:
@@ -1208,6 +1230,19 @@ def _add_classify_parser(sub) -> None:
         "--bidirectional",
         action="store_true",
         help="lstm, crnn: read clips both ways (better per-frame onsets; not for streaming)",
+    )
+    p.add_argument(
+        "--encoder",
+        metavar="DIR",
+        help="read through this speech model's conv and RNN layers, frozen, with its "
+        "features (--arch encoder; e.g. checkpoints/default): voices unlike the training "
+        "clips' fare better",
+    )
+    p.add_argument(
+        "--encoder-layers",
+        type=int,
+        metavar="N",
+        help="with --encoder: keep only its first N RNN layers (default all)",
     )
     p.add_argument("--config", help="JSON file with 'model'/'features' settings")
     p.add_argument("--epochs", type=int, default=30)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from asr.architectures import CLASSIFY, CTC, TASKS, get_architecture
+from asr.architectures import CLASSIFY, CTC, ENCODER, TASKS, get_architecture
 from asr.errors import ConfigError
 from asr.features import FeatureConfig
 from asr.fileio import atomic_write_text
@@ -78,9 +78,18 @@ class ClassifierModelConfig:
     dropout: float = 0.25
     aux: bool = False  # crnn: a second branch on the deltas + zero-crossing rate
     bidirectional: bool = False  # lstm/crnn: also read each clip backwards (offline only)
+    # encoder: the shape of the trained speech model whose conv + RNN layers it reads through
+    encoder: ModelConfig | None = None
 
     def __post_init__(self) -> None:
         arch = get_architecture(self.arch, CLASSIFY)  # ValueError naming the choices
+        if (self.arch == ENCODER) != (self.encoder is not None):
+            raise ValueError(
+                f"the {ENCODER} architecture, and only it, reads through a speech model's "
+                "layers: pass --encoder DIR (a model made by asr train) with it"
+            )
+        if self.arch == ENCODER and self.per_frame:
+            raise ValueError(f"{ENCODER} gives one label per clip; per-frame output is lstm/crnn's")
         if self.frames < 0 or (self.frames == 0 and not arch.recurrent):
             raise ValueError(
                 f"{self.arch} needs a fixed frame count (frames > 0, e.g. 99); "
@@ -160,6 +169,8 @@ class Config:
             del data["labels"]
         if not self.features.pitch:
             del data["features"]["pitch"]
+        if self.task == CLASSIFY and data["model"]["encoder"] is None:
+            del data["model"]["encoder"]
         return data
 
     @classmethod
@@ -167,8 +178,13 @@ class Config:
         """Build and validate from a dict; unknown keys are an error, missing ones default."""
         data = dict(data)
         features = FeatureConfig(**data.pop("features", {}))
-        model_type = ClassifierModelConfig if data.get("task") == CLASSIFY else ModelConfig
-        model = model_type(**data.pop("model", {}))
+        model_data = dict(data.pop("model", {}))
+        if data.get("task") == CLASSIFY:
+            if model_data.get("encoder") is not None:
+                model_data["encoder"] = ModelConfig(**model_data["encoder"])
+            model: ModelConfig | ClassifierModelConfig = ClassifierModelConfig(**model_data)
+        else:
+            model = ModelConfig(**model_data)
         mean = tuple(float(x) for x in data.pop("mean", ()))
         std = tuple(float(x) for x in data.pop("std", ()))
         labels = tuple(str(x) for x in data.pop("labels", ()))

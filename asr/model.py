@@ -19,7 +19,7 @@ import keras
 from keras import layers, ops
 
 from asr.architectures import get_architecture
-from asr.config import Config
+from asr.config import Config, ModelConfig
 from asr.rnn import PACKAGE, FastGRU, FastLSTM, tensorflow_gpu
 
 
@@ -88,26 +88,34 @@ class CTCLoss(layers.Layer):
         return keras.KerasTensor((labels.shape[0],), dtype="float32")
 
 
-def _rnn(config: Config, index: int, fast: bool) -> layers.Layer:
+def _rnn(m: ModelConfig, index: int, fast: bool) -> layers.Layer:
     """One cuDNN-compatible bidirectional layer (default activations, no recurrent dropout).
 
     FastGRU and FastLSTM are Keras's GRU and LSTM with a cheaper training gradient (same
     weights and outputs); ``fast=False`` takes Keras's own.
     """
-    units = config.model.rnn_units
     cells = {"bigru": (FastGRU, layers.GRU), "bilstm": (FastLSTM, layers.LSTM)}
-    cell = cells[config.model.arch][0 if fast else 1]
+    cell = cells[m.arch][0 if fast else 1]
     return layers.Bidirectional(
-        cell(units, return_sequences=True, name=f"{config.model.arch[2:]}_{index}"),
-        name=f"{config.model.arch}_{index}",
+        cell(m.rnn_units, return_sequences=True, name=f"{m.arch[2:]}_{index}"),
+        name=f"{m.arch}_{index}",
     )
 
 
-def build_rnn_ctc(config: Config, fast: bool = True) -> keras.Model:
-    """The inference network: conv front end, BiGRU/BiLSTM stack, per-frame logits."""
-    m = config.model
-    features = keras.Input((None, config.features.dim), name="features")
-    input_length = keras.Input((), dtype="int32", name="input_length")
+def encoder_layer_names(m: ModelConfig) -> list[str]:
+    """The weighted layers of the speech encoder (conv front end, RNN stack), by name: what a
+    classifier built on a speech model copies (asr.transfer)."""
+    front = ["conv", "conv_norm"] if m.conv_filters > 0 else []
+    return front + [f"{m.arch}_{i}" for i in range(m.rnn_layers)]
+
+
+def speech_encoder(features, input_length, m: ModelConfig, fast: bool = True):
+    """Conv front end and bidirectional RNN stack: (B, T, D) features -> (B, T', 2 * units).
+
+    ``input_length`` counts output frames (ceil(T / conv_stride)) and masks the RNNs. Shared
+    by the CTC model and the classifiers built on a trained speech model, with the same
+    layer names, so weights move between them by name.
+    """
     x = features
     if m.conv_filters > 0:
         # Explicit symmetric padding + 'valid' keeps frame alignment independent of the
@@ -127,7 +135,16 @@ def build_rnn_ctc(config: Config, fast: bool = True) -> keras.Model:
     for i in range(m.rnn_layers):
         if m.dropout > 0:
             x = layers.Dropout(m.dropout, name=f"dropout_{i}")(x)
-        x = _rnn(config, i, fast)(x, mask=mask)
+        x = _rnn(m, i, fast)(x, mask=mask)
+    return x
+
+
+def build_rnn_ctc(config: Config, fast: bool = True) -> keras.Model:
+    """The inference network: conv front end, BiGRU/BiLSTM stack, per-frame logits."""
+    assert isinstance(config.model, ModelConfig)
+    features = keras.Input((None, config.features.dim), name="features")
+    input_length = keras.Input((), dtype="int32", name="input_length")
+    x = speech_encoder(features, input_length, config.model, fast)
     logits = layers.Dense(config.num_classes, name="logits", dtype="float32")(x)
     return keras.Model({"features": features, "input_length": input_length}, logits, name="asr")
 

@@ -1,0 +1,86 @@
+"""Classifiers that read through a trained speech model (the "encoder" architecture).
+
+The word classifiers' errors sit on voices unlike any they trained on; the CTC speech model
+heard tens of hours of many voices and real people, and its RNN layers carry what was said
+more than who said it. This classifier keeps the speech model's conv front end and its first
+RNN layers, frozen, and trains only a small head on their outputs: a Conv1D, max and mean
+pooling over the real frames, one hidden layer and the softmax (docs/EXPERIMENTS.md has the
+held-out figures against the cnn).
+
+The speech model's weights are copied in when training starts, and its features and
+normalization become the classifier's own: the classifier's directory needs nothing from the
+speech model's afterwards, and its config.json records the encoder's shape.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from pathlib import Path
+
+import keras
+from keras import layers, ops
+
+from asr.architectures import CTC
+from asr.classifiers import _head, _model_config
+from asr.config import Config, ModelConfig, load_config
+from asr.errors import AsrError
+from asr.model import _length_mask, encoder_layer_names, speech_encoder
+
+
+def speech_encoder_config(model_dir: str | os.PathLike, layers: int | None = None) -> Config:
+    """The speech model's config with its RNN stack cut to the first ``layers`` (all when
+    None): what an encoder classifier copies. A non-CTC directory is an error naming it."""
+    config = load_config(Path(model_dir))
+    if config.task != CTC:
+        raise AsrError(
+            f"{model_dir}: holds a {config.task} model; --encoder needs a speech model made "
+            "by asr train (e.g. checkpoints/default)"
+        )
+    total = config.model.rnn_layers
+    if layers is not None and not 1 <= layers <= total:
+        raise AsrError(
+            f"--encoder-layers {layers}: {model_dir} has {total} RNN layers; pass 1 to {total}"
+        )
+    return replace(config, model=replace(config.model, rnn_layers=layers or total))
+
+
+def build_encoder_classifier(config: Config, fast: bool = True) -> keras.Model:
+    """Frozen speech encoder, then Conv1D, masked max + mean pooling, hidden layer, softmax.
+
+    ``input_length`` counts feature frames, as for the other recurrent classifiers; the
+    encoder's own output lengths follow from its conv stride.
+    """
+    m = _model_config(config)
+    encoder = m.encoder
+    assert encoder is not None  # ClassifierModelConfig refuses the encoder arch without one
+    features = keras.Input((m.frames or None, config.features.dim), name="features")
+    input_length = keras.Input((), dtype="int32", name="input_length")
+    stride = encoder.time_reduction
+    lengths = ops.floor_divide(ops.cast(input_length, "int32") + (stride - 1), stride)
+    x = speech_encoder(features, lengths, encoder, fast)
+    real = ops.cast(ops.expand_dims(_length_mask(x, lengths), -1), x.dtype)
+    x = x * real  # padding frames to zero (and the RNN's mask off: the head needs none)
+    if m.dropout > 0:
+        x = layers.Dropout(m.dropout, name="encoder_dropout")(x)
+    x = layers.Conv1D(m.filters, m.kernel, padding="same", activation="relu", name="head_conv")(x)
+    x = x * real  # ReLU outputs are >= 0, so padding zeroed again never wins the max
+    count = ops.maximum(ops.sum(real, axis=1), 1.0)
+    pooled = layers.Concatenate(name="head_pool")([ops.max(x, axis=1), ops.sum(x, axis=1) / count])
+    x = layers.Dense(m.units, activation="relu", name="head_hidden")(pooled)
+    inputs = {"features": features, "input_length": input_length}
+    model = keras.Model(inputs, _head(x, config), name="encoder_classifier")
+    for name in encoder_layer_names(encoder):
+        model.get_layer(name).trainable = False
+    return model
+
+
+def copy_encoder_weights(
+    model: keras.Model, model_dir: str | os.PathLike, encoder: ModelConfig
+) -> None:
+    """Copy the speech model's conv and RNN weights into ``model``'s encoder, layer by name."""
+    from asr.modelio import load_inference_model
+
+    speech = load_inference_model(Path(model_dir), load_config(Path(model_dir)))
+    for name in encoder_layer_names(encoder):
+        model.get_layer(name).set_weights(speech.get_layer(name).get_weights())

@@ -1,0 +1,152 @@
+"""The encoder classifier: a speech model's frozen conv + RNN layers under a trained head.
+
+The speech model here is a tiny CTC network with random weights (what is checked is that
+its weights, features and normalization carry over and stay put, not what it knows); the
+clips are the real synthesized words of classify_support.py.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from classify_support import make_keyword_corpus
+from e2e_support import history_losses, one_line_error, run_cli
+
+from asr.classify import Classifier
+from asr.classify_train import ClassifyTrainOptions, train_classifier
+from asr.config import ClassifierModelConfig, Config, ModelConfig, load_config, save_config
+from asr.errors import AsrError
+from asr.model import build_inference_model, encoder_layer_names
+from asr.modelio import load_inference_model, save_inference_model
+from asr.transfer import speech_encoder_config
+
+SPEECH = ModelConfig(rnn_units=12, rnn_layers=2, conv_filters=12, dropout=0.0)
+
+
+@pytest.fixture(scope="module")
+def kw(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    for binary in ("espeak-ng", "flite", "sox"):
+        if shutil.which(binary) is None:
+            pytest.skip(f"{binary} not on PATH: cannot synthesize the keyword corpus")
+    root = tmp_path_factory.mktemp("kw")
+    return {**make_keyword_corpus(root), "root": root}
+
+
+@pytest.fixture(scope="module")
+def speech(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A speech model directory with its own (non-trivial) normalization."""
+    folder = tmp_path_factory.mktemp("speech")
+    rng = np.random.default_rng(0)
+    base = Config(model=SPEECH)
+    dim = base.features.dim
+    config = dataclasses.replace(
+        base,
+        mean=tuple(rng.normal(0, 1, dim).tolist()),
+        std=tuple(rng.uniform(1, 5, dim).tolist()),
+    )
+    save_inference_model(build_inference_model(config), folder, config)
+    save_config(config, folder)
+    return folder
+
+
+def _weights(model, names: list[str]) -> list[np.ndarray]:
+    return [w for name in names for w in model.get_layer(name).get_weights()]
+
+
+def test_cli_trains_on_the_frozen_encoder_and_predicts(kw, speech, tmp_path) -> None:
+    out = tmp_path / "enc"
+    rc, stdout, stderr = run_cli(
+        ["classify", "train", "--train", str(kw["train"]), "--val", str(kw["val"]),
+         "--out", str(out), "--encoder", str(speech), "--epochs", "8", "--batch-size", "8",
+         "--learning-rate", "1e-2", "--no-augment", "--jobs", "1"]
+    )  # fmt: skip
+    assert rc == 0, stderr[-2000:]
+    assert "best val accuracy" in stdout
+    config, speech_config = load_config(out), load_config(speech)
+    assert config.model.arch == "encoder" and config.model.frames == 0
+    assert config.model.encoder == speech_config.model
+    # the encoder's own features and normalization, not ones fitted to the clips
+    assert config.features == speech_config.features
+    assert config.mean == speech_config.mean and config.std == speech_config.std
+    losses = history_losses(out)
+    assert len(losses) == 8 and losses[-1] < 0.7 * losses[0], losses
+    # frozen: the saved encoder layers hold the speech model's weights exactly
+    names = encoder_layer_names(speech_config.model)
+    trained = load_inference_model(out, config)
+    original = load_inference_model(speech, speech_config)
+    for a, b in zip(_weights(trained, names), _weights(original, names), strict=True):
+        np.testing.assert_array_equal(a, b)
+    classifier = Classifier.load(out)
+    clips = sorted((kw["root"] / "val").glob("*.wav"))[:4]
+    results = classifier.predict_files(clips, top_k=3)
+    assert [p for p, _ in results] == [str(c) for c in clips]
+    for _, top in results:
+        assert sum(q for _, q in top) == pytest.approx(1.0, abs=1e-4)
+
+
+def test_padding_does_not_change_a_clip(kw, speech, tmp_path) -> None:
+    """Masked pooling: a clip scored alone or in a padded batch of longer clips agrees."""
+    out = tmp_path / "enc"
+    spec = ClassifierModelConfig(
+        arch="encoder", frames=0, units=8, filters=8, dropout=0.0, encoder=SPEECH
+    )
+    train_classifier(
+        ClassifyTrainOptions(
+            train=kw["train"], val=kw["val"], out=out, model=spec, epochs=1, batch_size=8,
+            jobs=1, progress=False, encoder=speech,
+        )
+    )  # fmt: skip
+    classifier = Classifier.load(out)
+    clips = sorted((kw["root"] / "val").glob("*.wav"))
+    feats = [classifier.features(c) for c in clips]
+    shortest = int(np.argmin([f.shape[0] for f in feats]))
+    alone = classifier.clip_probabilities([feats[shortest]])
+    together = classifier.clip_probabilities(feats)
+    assert np.allclose(alone[0], together[shortest], atol=1e-5)
+
+
+def test_encoder_layers_keeps_the_first_rnn_layers(speech) -> None:
+    assert speech_encoder_config(speech, 1).model.rnn_layers == 1
+    assert speech_encoder_config(speech).model == SPEECH
+    with pytest.raises(AsrError, match="--encoder-layers 3: .* has 2 RNN layers; pass 1 to 2"):
+        speech_encoder_config(speech, 3)
+
+
+def test_config_round_trip_and_rules() -> None:
+    spec = ClassifierModelConfig(arch="encoder", frames=0, encoder=SPEECH)
+    config = Config(task="classify", model=spec, labels=("a", "b"))
+    assert Config.from_dict(config.to_dict()) == config
+    cnn = Config(task="classify", model=ClassifierModelConfig(), labels=("a", "b"))
+    assert "encoder" not in cnn.to_dict()["model"]  # older releases read cnn configs as before
+    with pytest.raises(ValueError, match="pass --encoder DIR"):
+        ClassifierModelConfig(arch="encoder", frames=0)
+    with pytest.raises(ValueError, match="pass --encoder DIR"):
+        ClassifierModelConfig(arch="cnn", encoder=SPEECH)
+    with pytest.raises(ValueError, match="per-frame output is lstm/crnn's"):
+        ClassifierModelConfig(arch="encoder", frames=0, per_frame=True, encoder=SPEECH)
+
+
+def test_refusals(kw, speech, tmp_path) -> None:
+    base = ["classify", "train", "--train", str(kw["train"]), "--val", str(kw["val"])]
+    rc, _, stderr = run_cli([*base, "--out", str(tmp_path / "a"), "--encoder", str(speech),
+                             "--arch", "cnn"])  # fmt: skip
+    assert rc == 2 and "it is --arch encoder, not cnn" in stderr
+    rc, _, stderr = run_cli([*base, "--out", str(tmp_path / "b"), "--encoder", str(speech),
+                             "--pitch"])  # fmt: skip
+    assert rc == 2 and "takes the speech model's features" in stderr
+    classifier_dir = tmp_path / "cls"
+    classifier_dir.mkdir()
+    save_config(Config(task="classify", model=ClassifierModelConfig(), labels=("a", "b")),
+                classifier_dir)  # fmt: skip
+    rc, _, stderr = run_cli([*base, "--out", str(tmp_path / "c"), "--encoder",
+                             str(classifier_dir)])  # fmt: skip
+    assert rc != 0
+    assert one_line_error(stderr).endswith(
+        f"{classifier_dir}: holds a classify model; --encoder needs a speech model made by "
+        "asr train (e.g. checkpoints/default)"
+    )
+    assert not (tmp_path / "c").exists()
