@@ -107,6 +107,14 @@ def test_padding_does_not_change_a_clip(kw, speech, tmp_path) -> None:
     alone = classifier.clip_probabilities([feats[shortest]])
     together = classifier.clip_probabilities(feats)
     assert np.allclose(alone[0], together[shortest], atol=1e-5)
+    # and it exports: ONNX gives Keras's labels and probabilities
+    pytest.importorskip("tf2onnx", reason="ONNX export needs tf2onnx (pip install 'asr[export]')")
+    pytest.importorskip("onnxruntime", reason="checking an export needs onnxruntime")
+    from asr.export import check_export, export_model
+
+    assert export_model(out, "onnx") == out / "model.onnx"
+    agreement = check_export(out, "onnx", out / "model.onnx", clips)
+    assert agreement.same == len(clips) and agreement.max_prob_diff < 1e-4
 
 
 def test_encoder_layers_keeps_the_first_rnn_layers(speech) -> None:
