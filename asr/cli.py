@@ -182,6 +182,8 @@ def _cmd_classify_train(args: argparse.Namespace) -> int:
         features["pitch"] = True
     if args.encoder:
         _encoder_settings(args, model, features)
+    elif args.cnn_branch or args.encoder_layers:
+        raise _usage("--cnn-branch and --encoder-layers go with --encoder DIR")
     try:
         spec = ClassifierModelConfig(**model)
         feature_config = FeatureConfig(**features)
@@ -229,7 +231,7 @@ def _encoder_settings(args: argparse.Namespace, model: dict, features: dict) -> 
             "feature settings in --config"
         )
     speech = speech_encoder_config(args.encoder, args.encoder_layers)
-    model.update(arch="encoder", encoder=speech.model)
+    model.update(arch="encoder", encoder=speech.model, cnn_branch=args.cnn_branch)
     if args.frames is None:
         model["frames"] = 0
 
@@ -1243,6 +1245,12 @@ def _add_classify_parser(sub) -> None:
         type=int,
         metavar="N",
         help="with --encoder: keep only its first N RNN layers (default all)",
+    )
+    p.add_argument(
+        "--cnn-branch",
+        action="store_true",
+        help="with --encoder: a cnn on the clip's own mean-normalized features beside it, "
+        "each branch dropped whole at random in training",
     )
     p.add_argument("--config", help="JSON file with 'model'/'features' settings")
     p.add_argument("--epochs", type=int, default=30)

@@ -80,6 +80,8 @@ class ClassifierModelConfig:
     bidirectional: bool = False  # lstm/crnn: also read each clip backwards (offline only)
     # encoder: the shape of the trained speech model whose conv + RNN layers it reads through
     encoder: ModelConfig | None = None
+    # encoder: a cnn on the clip's own features beside it (asr.transfer)
+    cnn_branch: bool = False
 
     def __post_init__(self) -> None:
         arch = get_architecture(self.arch, CLASSIFY)  # ValueError naming the choices
@@ -88,6 +90,8 @@ class ClassifierModelConfig:
                 f"the {ENCODER} architecture, and only it, reads through a speech model's "
                 "layers: pass --encoder DIR (a model made by asr train) with it"
             )
+        if self.cnn_branch and self.arch != ENCODER:
+            raise ValueError(f"cnn_branch goes beside a speech encoder (--arch {ENCODER})")
         if self.arch == ENCODER and self.per_frame:
             raise ValueError(f"{ENCODER} gives one label per clip; per-frame output is lstm/crnn's")
         if self.frames < 0 or (self.frames == 0 and not arch.recurrent):
@@ -171,6 +175,7 @@ class Config:
             del data["features"]["pitch"]
         if self.task == CLASSIFY and data["model"]["encoder"] is None:
             del data["model"]["encoder"]
+            del data["model"]["cnn_branch"]
         return data
 
     @classmethod

@@ -23,9 +23,11 @@ from keras import layers, ops
 
 from asr.architectures import CTC
 from asr.classifiers import _head, _model_config
-from asr.config import Config, ModelConfig, load_config
+from asr.config import ClassifierModelConfig, Config, ModelConfig, load_config
 from asr.errors import AsrError
 from asr.model import _length_mask, encoder_layer_names, speech_encoder
+
+BRANCH_DROP = 1 / 3  # the chance that a training clip's encoder (or cnn) branch is dropped
 
 
 def speech_encoder_config(model_dir: str | os.PathLike, layers: int | None = None) -> Config:
@@ -46,7 +48,9 @@ def speech_encoder_config(model_dir: str | os.PathLike, layers: int | None = Non
 
 
 def build_encoder_classifier(config: Config, fast: bool = True) -> keras.Model:
-    """Frozen speech encoder, then Conv1D, masked max + mean pooling, hidden layer, softmax.
+    """Frozen speech encoder, then Conv1D, masked max + mean pooling, hidden layer, softmax;
+    with ``cnn_branch`` a cnn on the clip's own mean-normalized features joins before the
+    hidden layer.
 
     ``input_length`` counts feature frames, as for the other recurrent classifiers; the
     encoder's own output lengths follow from its conv stride.
@@ -59,20 +63,56 @@ def build_encoder_classifier(config: Config, fast: bool = True) -> keras.Model:
     stride = encoder.time_reduction
     lengths = ops.floor_divide(ops.cast(input_length, "int32") + (stride - 1), stride)
     x = speech_encoder(features, lengths, encoder, fast)
-    real = ops.cast(ops.expand_dims(_length_mask(x, lengths), -1), x.dtype)
-    x = x * real  # padding frames to zero (and the RNN's mask off: the head needs none)
-    if m.dropout > 0:
-        x = layers.Dropout(m.dropout, name="encoder_dropout")(x)
-    x = layers.Conv1D(m.filters, m.kernel, padding="same", activation="relu", name="head_conv")(x)
-    x = x * real  # ReLU outputs are >= 0, so padding zeroed again never wins the max
-    count = ops.maximum(ops.sum(real, axis=1), 1.0)
-    pooled = layers.Concatenate(name="head_pool")([ops.max(x, axis=1), ops.sum(x, axis=1) / count])
+    pooled = _conv_pooled(x, lengths, m, "encoder")
+    if m.cnn_branch:
+        own = _conv_pooled(_mean_normalized(features, input_length), input_length, m, "cnn")
+        # each branch is dropped whole at random in training, so that either alone can name
+        # a clip and the head does not lean on the one that fits the training voices best
+        pooled = layers.Concatenate(name="join")(
+            [
+                layers.Dropout(BRANCH_DROP, noise_shape=(None, 1), name="drop_encoder")(pooled),
+                layers.Dropout(BRANCH_DROP, noise_shape=(None, 1), name="drop_cnn")(own),
+            ]
+        )
     x = layers.Dense(m.units, activation="relu", name="head_hidden")(pooled)
     inputs = {"features": features, "input_length": input_length}
     model = keras.Model(inputs, _head(x, config), name="encoder_classifier")
     for name in encoder_layer_names(encoder):
         model.get_layer(name).trainable = False
     return model
+
+
+def _real(x, lengths):
+    """(B, T, 1) float: 1 on each row's first ``lengths`` frames, 0 on padding."""
+    return ops.cast(ops.expand_dims(_length_mask(x, lengths), -1), x.dtype)
+
+
+def _conv_pooled(x, lengths, m: ClassifierModelConfig, name: str):
+    """Padding zeroed, dropout, Conv1D + ReLU blocks (one over the encoder, ``conv_layers``
+    over the clip's own features), then max and mean over the real frames."""
+    real = _real(x, lengths)
+    x = x * real  # padding to zero (and any RNN mask off: the layers below take none)
+    if m.dropout > 0:
+        x = layers.Dropout(m.dropout, name=f"{name}_dropout")(x)
+    blocks = m.conv_layers if name == "cnn" else 1
+    for i in range(blocks):
+        suffix = f"_{i}" if blocks > 1 else ""
+        x = layers.Conv1D(
+            m.filters, m.kernel, padding="same", activation="relu", name=f"{name}_conv{suffix}"
+        )(x)
+        x = x * real  # ReLU outputs are >= 0, so zeroed padding never wins the max
+    count = ops.maximum(ops.sum(real, axis=1), 1.0)
+    return layers.Concatenate(name=f"{name}_pool")([ops.max(x, axis=1), ops.sum(x, axis=1) / count])
+
+
+def _mean_normalized(features, lengths):
+    """Each clip's features less their mean over its real frames (per-utterance CMN; the
+    speech model's features come without it)."""
+    real = _real(features, lengths)
+    mean = ops.sum(features * real, axis=1, keepdims=True) / ops.maximum(
+        ops.sum(real, axis=1, keepdims=True), 1.0
+    )
+    return (features - mean) * real
 
 
 def copy_encoder_weights(

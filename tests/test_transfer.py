@@ -88,12 +88,15 @@ def test_cli_trains_on_the_frozen_encoder_and_predicts(kw, speech, tmp_path) -> 
         assert sum(q for _, q in top) == pytest.approx(1.0, abs=1e-4)
 
 
-def test_padding_does_not_change_a_clip(kw, speech, tmp_path) -> None:
-    """Masked pooling: a clip scored alone or in a padded batch of longer clips agrees."""
+@pytest.mark.parametrize("cnn_branch", [False, True], ids=["encoder", "with_cnn_branch"])
+def test_padding_does_not_change_a_clip(kw, speech, tmp_path, cnn_branch) -> None:
+    """Masked pooling (and per-clip mean normalization in the cnn branch): a clip scored
+    alone or in a padded batch of longer clips agrees."""
     out = tmp_path / "enc"
     spec = ClassifierModelConfig(
-        arch="encoder", frames=0, units=8, filters=8, dropout=0.0, encoder=SPEECH
-    )
+        arch="encoder", frames=0, units=8, filters=8, conv_layers=2, dropout=0.0,
+        encoder=SPEECH, cnn_branch=cnn_branch,
+    )  # fmt: skip
     train_classifier(
         ClassifyTrainOptions(
             train=kw["train"], val=kw["val"], out=out, model=spec, epochs=1, batch_size=8,
@@ -134,6 +137,10 @@ def test_config_round_trip_and_rules() -> None:
         ClassifierModelConfig(arch="encoder", frames=0)
     with pytest.raises(ValueError, match="pass --encoder DIR"):
         ClassifierModelConfig(arch="cnn", encoder=SPEECH)
+    with pytest.raises(ValueError, match="cnn_branch goes beside a speech encoder"):
+        ClassifierModelConfig(arch="cnn", cnn_branch=True)
+    with_branch = dataclasses.replace(config, model=dataclasses.replace(spec, cnn_branch=True))
+    assert Config.from_dict(with_branch.to_dict()) == with_branch
     with pytest.raises(ValueError, match="per-frame output is lstm/crnn's"):
         ClassifierModelConfig(arch="encoder", frames=0, per_frame=True, encoder=SPEECH)
 
@@ -146,6 +153,8 @@ def test_refusals(kw, speech, tmp_path) -> None:
     rc, _, stderr = run_cli([*base, "--out", str(tmp_path / "b"), "--encoder", str(speech),
                              "--pitch"])  # fmt: skip
     assert rc == 2 and "takes the speech model's features" in stderr
+    rc, _, stderr = run_cli([*base, "--out", str(tmp_path / "b"), "--cnn-branch"])
+    assert rc == 2 and "go with --encoder DIR" in stderr
     classifier_dir = tmp_path / "cls"
     classifier_dir.mkdir()
     save_config(Config(task="classify", model=ClassifierModelConfig(), labels=("a", "b")),
