@@ -35,6 +35,9 @@ FLOOR_DB = 6.0  # ... and this many dB above its noise floor
 FLOOR_PERCENTILE = 20  # the noise floor: this percentile of the clip's frame energies
 MIN_CLIP_FRACTION = 0.1  # of the frame count: shorter clips are broken, not short words
 VARIABLE_WINDOW = 1000  # frames per window when a variable-length model scans long audio
+# a variable-length clip model names a span from at least this much audio around it: word
+# classifiers learn from 1 s clips with quiet around the word, not from the word cut bare
+LABEL_CLIP_SECONDS = 1.0
 BATCH = 64
 
 
@@ -356,12 +359,12 @@ class Classifier:
 
         With a ``labeler`` (a whole-clip classifier), this model only finds where words
         are (frames whose background and silence probabilities sum under one half) and
-        the labeler names each span from a clip of its own length (at least its input's)
-        around the span; spans it calls a non-target, or names with probability under
-        ``threshold``, are dropped. Why: a clip model tells words apart better than a
-        per-frame one (on held-out voices the per-frame model's errors were mostly wrong
-        labels, not missed words). Each span is narrowed to its voiced frames before it is
-        named (:func:`voiced_span`).
+        the labeler names each span from a clip of its own length (at least its input's, or
+        ``LABEL_CLIP_SECONDS`` for a variable-length labeler) around the span; spans it
+        calls a non-target, or names with probability under ``threshold``, are dropped.
+        Why: a clip model tells words apart better than a per-frame one (on held-out voices
+        the per-frame model's errors were mostly wrong labels, not missed words). Each span
+        is narrowed to its voiced frames before it is named (:func:`voiced_span`).
         """
         names = labeler.labels if labeler is not None else self.labels
         if targets is not None:
@@ -403,7 +406,8 @@ class Classifier:
         if not spans:
             return []
         samples, rate = self.samples(samples, rate), self.config.features.sample_rate
-        least = (self.spec.frames or 0) * self.config.features.hop_seconds
+        hop = self.config.features.hop_seconds
+        least = self.spec.frames * hop if self.spec.frames else LABEL_CLIP_SECONDS
         clips = []
         for span in spans:
             half = max(span.end - span.start, least) / 2

@@ -173,6 +173,26 @@ def test_a_clip_model_names_the_spans_of_a_recording() -> None:
     assert len(at_8k) >= 4 and all(s.label == word_at[s.start] for s in at_8k)
 
 
+def test_a_variable_length_labeler_hears_a_second_around_each_span(kw, tmp_path) -> None:
+    """A word cut bare is not what word classifiers learn from: the clip is 1 s or more."""
+    from asr.classify import LABEL_CLIP_SECONDS, Span
+
+    labeler = Classifier.load(_train(kw, tmp_path / "lstm", epochs=1, arch="lstm", frames=0))
+    heard: list[int] = []
+    scored = labeler.clip_probabilities
+
+    def recording(feats):
+        heard.extend(f.shape[0] for f in feats)
+        return scored(feats)
+
+    labeler.clip_probabilities = recording  # type: ignore[method-assign]
+    samples = np.random.default_rng(0).normal(0, 0.05, 48_000).astype(np.float32)
+    labeler.name_spans(samples, 16_000, [Span(1.2, 1.5, "?", 0.0), Span(0.0, 0.1, "?", 0.0)], 0.0)
+    hop = labeler.config.features.hop_seconds
+    assert heard[0] * hop >= LABEL_CLIP_SECONDS - 0.03  # centred on the span: 0.7 to 1.7 s
+    assert heard[1] * hop >= LABEL_CLIP_SECONDS / 2 - 0.03  # at the start, cut by 0 s
+
+
 def test_cli_trains_a_gender_style_model_with_pitch_and_without_the_warp(kw, tmp_path) -> None:
     """`asr classify train --pitch --no-warp`: the pitch pair lands in the model's config
     (so predict computes it too) and the clips still classify."""
