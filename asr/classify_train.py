@@ -83,6 +83,10 @@ class ClassifyTrainOptions:
     # the "encoder" architecture: the speech model directory whose weights, features and
     # normalization it starts from (asr.transfer)
     encoder: Path | None = None
+    # distillation: a trained classifier of the same labels whose probabilities on each
+    # training clip are mixed into its target, weighted ``distill`` (asr.classify_train)
+    teacher: Path | None = None
+    distill: float = 0.5
 
 
 @dataclass
@@ -105,6 +109,7 @@ class Examples:
     labels: np.ndarray  # (clips,) int32
     targets: list[np.ndarray]  # per-frame models: (frames,) int32 per clip; else empty
     paths: list[str]
+    soft: np.ndarray | None = None  # (clips, classes) training targets from a teacher
 
 
 def _read(paths: Path | Sequence[Path], config: FeatureConfig, jobs, desc, skip) -> tuple:
@@ -258,7 +263,30 @@ class ClipBatches(keras.utils.PyDataset):
             inputs["input_length"] = lengths
         if self.model.per_frame:
             return inputs, y, weights
-        return inputs, ex.labels[idx]
+        return inputs, ex.labels[idx] if ex.soft is None else ex.soft[idx]
+
+
+def teacher_targets(
+    teacher_dir: Path, examples: Examples, labels: Sequence[str], weight: float
+) -> np.ndarray:
+    """(clips, classes): each clip's one-hot label mixed with a teacher classifier's
+    probabilities on the clip (the teacher's own features, no augmentation), ``weight`` on
+    the teacher's.
+
+    Why: a small model learns from a bigger one's view of its training clips (which other
+    words a clip resembles) what it cannot learn from the labels alone; the teacher may be
+    one the target's size bound rules out, such as a classifier on a speech encoder.
+    """
+    teacher = Classifier.load(teacher_dir, runtime="keras")
+    if teacher.spec.per_frame or set(teacher.labels) != set(labels):
+        raise AsrError(
+            f"{teacher_dir}: a teacher must be a whole-clip classifier of the same labels "
+            f"(it has {sorted(teacher.labels)}, the training manifests {sorted(labels)})"
+        )
+    probs = teacher.clip_probabilities([teacher.features(p) for p in examples.paths])
+    probs = probs[:, [list(teacher.labels).index(label) for label in labels]]
+    hard = np.eye(len(labels), dtype=np.float32)[examples.labels]
+    return ((1 - weight) * hard + weight * probs).astype(np.float32)
 
 
 def validate(classifier: Classifier, examples: Examples) -> tuple[float, float]:
@@ -328,6 +356,11 @@ def train_classifier(options: ClassifyTrainOptions) -> ClassifyTrainResult:
     feature_config = stored.features if stored is not None else options.features
     assert isinstance(spec, ClassifierModelConfig)
     speech = _speech_encoder(options, spec) if stored is None else None
+    if options.teacher is not None:
+        if spec.per_frame:
+            raise AsrError("--teacher distills whole-clip classifiers, not per-frame ones")
+        if not 0.0 < options.distill <= 1.0:
+            raise AsrError(f"--distill {options.distill}: give a weight in (0, 1]")
     if speech is not None:
         feature_config = speech.features  # the encoder's weights expect its own features
 
@@ -364,6 +397,9 @@ def train_classifier(options: ClassifyTrainOptions) -> ClassifyTrainResult:
     val_ex = make_examples(
         val_set, config, {i for i, f in enumerate(val_set.features) if f.shape[0] < need}
     )
+    if options.teacher is not None:
+        log(f"soft targets from {options.teacher} (weight {options.distill})")
+        train_ex.soft = teacher_targets(options.teacher, train_ex, labels, options.distill)
     if not options.resume:
         save_config(config, out)
     skipped = train_bad + val_bad + train_set.skipped + val_set.skipped + short
@@ -397,7 +433,9 @@ def train_classifier(options: ClassifyTrainOptions) -> ClassifyTrainResult:
     rate = learning_rate(options.learning_rate, options.lr_schedule, options.epochs * len(batches))
     model.compile(
         optimizer=keras.optimizers.Adam(rate, global_clipnorm=5.0),
-        loss=keras.losses.SparseCategoricalCrossentropy(),
+        loss=keras.losses.SparseCategoricalCrossentropy()
+        if train_ex.soft is None
+        else keras.losses.CategoricalCrossentropy(),
     )
     state: dict[str, Any] = {"best_accuracy": -1.0, "best_epoch": 0}
     initial_epoch = 0

@@ -208,6 +208,8 @@ def _cmd_classify_train(args: argparse.Namespace) -> int:
             warp=not args.no_warp,
             skip_invalid=args.skip_invalid,
             encoder=Path(args.encoder) if args.encoder else None,
+            teacher=Path(args.teacher) if args.teacher else None,
+            distill=args.distill,
         )
     )
     print(
@@ -1251,6 +1253,20 @@ def _add_classify_parser(sub) -> None:
         action="store_true",
         help="with --encoder: a cnn on the clip's own mean-normalized features beside it, "
         "each branch dropped whole at random in training",
+    )
+    p.add_argument(
+        "--teacher",
+        metavar="DIR",
+        help="distill: mix a trained classifier's probabilities on each training clip into "
+        "its target (a bigger model, e.g. an --encoder one, teaching a small one); pass it "
+        "again with --resume",
+    )
+    p.add_argument(
+        "--distill",
+        type=float,
+        default=0.5,
+        metavar="W",
+        help="with --teacher: the teacher's weight in each target, in (0, 1] (default 0.5)",
     )
     p.add_argument("--config", help="JSON file with 'model'/'features' settings")
     p.add_argument("--epochs", type=int, default=30)

@@ -193,6 +193,34 @@ def test_a_variable_length_labeler_hears_a_second_around_each_span(kw, tmp_path)
     assert heard[1] * hop >= LABEL_CLIP_SECONDS / 2 - 0.03  # at the start, cut by 0 s
 
 
+def test_a_student_learns_from_a_teacher(kw, tmp_path) -> None:
+    """--teacher: each training target is the one-hot label mixed with the teacher's
+    probabilities (columns matched by label name), and the student trains on them."""
+    from asr.classify_train import Examples, teacher_targets
+
+    teacher_dir = _train(kw, tmp_path / "teacher", epochs=2, arch="dense")
+    teacher = Classifier.load(teacher_dir)
+    clips = sorted((kw["root"] / "train").glob("*.wav"))[:3]
+    labels = tuple(reversed(teacher.labels))  # another order than the teacher's
+    ex = Examples([], np.array([0, 1, 2], np.int32), [], [str(c) for c in clips])
+    soft = teacher_targets(teacher_dir, ex, labels, 0.25)
+    probs = teacher.clip_probabilities([teacher.features(c) for c in clips])[:, ::-1]
+    np.testing.assert_allclose(soft, 0.75 * np.eye(3) + 0.25 * probs, atol=1e-5)
+    np.testing.assert_allclose(soft.sum(axis=1), 1.0, atol=1e-5)
+    with pytest.raises(AsrError, match="a teacher must be a whole-clip classifier of the same"):
+        teacher_targets(teacher_dir, ex, ("no", "yes"), 0.5)
+    student = ClassifyTrainOptions(
+        train=kw["train"], val=kw["val"], out=tmp_path / "student",
+        model=ClassifierModelConfig(**{**TINY, "arch": "cnn"}), epochs=2, batch_size=8,
+        jobs=1, progress=False, teacher=teacher_dir, distill=0.5,
+    )  # fmt: skip
+    assert train_classifier(student).epochs == 2
+    assert len(history_losses(tmp_path / "student")) == 2
+    bad = dataclasses.replace(student, out=tmp_path / "bad", distill=0.0)
+    with pytest.raises(AsrError, match=r"--distill 0.0: give a weight in \(0, 1\]"):
+        train_classifier(bad)
+
+
 def test_cli_trains_a_gender_style_model_with_pitch_and_without_the_warp(kw, tmp_path) -> None:
     """`asr classify train --pitch --no-warp`: the pitch pair lands in the model's config
     (so predict computes it too) and the clips still classify."""
