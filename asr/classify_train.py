@@ -329,6 +329,8 @@ def _speech_encoder(options: ClassifyTrainOptions, spec: ClassifierModelConfig) 
             raise AsrError(f"--encoder {options.encoder} goes with --arch encoder, not {spec.arch}")
         return None
     if options.encoder is None:
+        if options.resume:
+            return None  # the stored config has all it needs once an epoch has finished
         raise AsrError("the encoder architecture needs --encoder DIR (a speech model directory)")
     from asr.transfer import speech_encoder_config
 
@@ -339,6 +341,15 @@ def _speech_encoder(options: ClassifyTrainOptions, spec: ClassifierModelConfig) 
             f"was set up with ({spec.encoder}); pass the speech model it names"
         )
     return speech
+
+
+def _check_same_encoder(options: ClassifyTrainOptions, speech: Config, stored: Config) -> None:
+    """A resumed encoder classifier's --encoder must be the speech model it started from."""
+    if (speech.features, speech.mean, speech.std) != (stored.features, stored.mean, stored.std):
+        raise AsrError(
+            f"{options.encoder}: its features or normalization differ from those "
+            f"{options.out} was started with; pass the speech model it started from"
+        )
 
 
 def train_classifier(options: ClassifyTrainOptions) -> ClassifyTrainResult:
@@ -355,7 +366,9 @@ def train_classifier(options: ClassifyTrainOptions) -> ClassifyTrainResult:
     spec = stored.model if stored is not None else options.model
     feature_config = stored.features if stored is not None else options.features
     assert isinstance(spec, ClassifierModelConfig)
-    speech = _speech_encoder(options, spec) if stored is None else None
+    speech = _speech_encoder(options, spec)
+    if speech is not None and stored is not None:
+        _check_same_encoder(options, speech, stored)
     if options.teacher is not None:
         if spec.per_frame:
             raise AsrError("--teacher distills whole-clip classifiers, not per-frame ones")

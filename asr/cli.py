@@ -182,7 +182,7 @@ def _cmd_classify_train(args: argparse.Namespace) -> int:
         features["pitch"] = True
     if args.encoder:
         _encoder_settings(args, model, features)
-    elif args.cnn_branch or args.encoder_layers:
+    elif args.cnn_branch or args.encoder_layers is not None:
         raise _usage("--cnn-branch and --encoder-layers go with --encoder DIR")
     try:
         spec = ClassifierModelConfig(**model)
@@ -223,19 +223,19 @@ def _encoder_settings(args: argparse.Namespace, model: dict, features: dict) -> 
     """--encoder DIR: the encoder architecture on DIR's shape, whole clips unless --frames."""
     from asr.transfer import speech_encoder_config
 
-    if args.arch not in (None, "encoder"):
-        raise _usage(
-            f"--encoder reads through a speech model: it is --arch encoder, not {args.arch}"
-        )
+    arch = model.get("arch")  # --arch, or --config's
+    if arch not in (None, "encoder"):
+        raise _usage(f"--encoder reads through a speech model: it is --arch encoder, not {arch}")
     if features:
         raise _usage(
             "--encoder takes the speech model's features: leave out --pitch, --aux and "
             "feature settings in --config"
         )
     speech = speech_encoder_config(args.encoder, args.encoder_layers)
-    model.update(arch="encoder", encoder=speech.model, cnn_branch=args.cnn_branch)
-    if args.frames is None:
-        model["frames"] = 0
+    model.update(arch="encoder", encoder=speech.model)
+    if args.cnn_branch:
+        model["cnn_branch"] = True
+    model.setdefault("frames", 0)  # whole clips, unless --frames or --config says otherwise
 
 
 def _audio_paths(items: list[str], report) -> list:

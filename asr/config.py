@@ -92,6 +92,8 @@ class ClassifierModelConfig:
             )
         if self.cnn_branch and self.arch != ENCODER:
             raise ValueError(f"cnn_branch goes beside a speech encoder (--arch {ENCODER})")
+        if self.arch == ENCODER and self.bidirectional:
+            raise ValueError(f"{ENCODER} reads through the speech model's own (bidirectional) RNNs")
         if self.arch == ENCODER and self.per_frame:
             raise ValueError(f"{ENCODER} gives one label per clip; per-frame output is lstm/crnn's")
         if self.frames < 0 or (self.frames == 0 and not arch.recurrent):

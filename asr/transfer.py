@@ -8,8 +8,9 @@ pooling over the real frames, one hidden layer and the softmax (docs/EXPERIMENTS
 held-out figures against the cnn).
 
 The speech model's weights are copied in when training starts, and its features and
-normalization become the classifier's own: the classifier's directory needs nothing from the
-speech model's afterwards, and its config.json records the encoder's shape.
+normalization become the classifier's own: the classifier's directory needs nothing from
+the speech model's afterwards, and its config.json records the encoder's shape. The speech
+model's dropout stays active in training, as when it learned (the measured runs trained so).
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ from keras import layers, ops
 
 from asr.architectures import CTC
 from asr.classifiers import _head, _model_config
-from asr.config import ClassifierModelConfig, Config, ModelConfig, load_config
-from asr.errors import AsrError
+from asr.config import MODEL_NAME, ClassifierModelConfig, Config, ModelConfig, load_config
+from asr.errors import AsrError, ConfigError
 from asr.model import _length_mask, encoder_layer_names, speech_encoder
 
 BRANCH_DROP = 1 / 3  # the chance that a training clip's encoder (or cnn) branch is dropped
@@ -38,6 +39,11 @@ def speech_encoder_config(model_dir: str | os.PathLike, layers: int | None = Non
         raise AsrError(
             f"{model_dir}: holds a {config.task} model; --encoder needs a speech model made "
             "by asr train (e.g. checkpoints/default)"
+        )
+    if not (Path(model_dir) / MODEL_NAME).is_file():
+        raise AsrError(
+            f"{Path(model_dir) / MODEL_NAME}: not found; --encoder needs a speech model "
+            "directory with its weights (e.g. checkpoints/default)"
         )
     total = config.model.rnn_layers
     if layers is not None and not 1 <= layers <= total:
@@ -62,7 +68,8 @@ def build_encoder_classifier(config: Config, fast: bool = True) -> keras.Model:
     input_length = keras.Input((), dtype="int32", name="input_length")
     stride = encoder.time_reduction
     lengths = ops.floor_divide(ops.cast(input_length, "int32") + (stride - 1), stride)
-    x = speech_encoder(features, lengths, encoder, fast)
+    # zero what lies past each clip's length: the conv front end reaches a few frames past
+    x = speech_encoder(features * _real(features, input_length), lengths, encoder, fast)
     pooled = _conv_pooled(x, lengths, m, "encoder")
     if m.cnn_branch:
         own = _conv_pooled(_mean_normalized(features, input_length), input_length, m, "cnn")
@@ -121,6 +128,9 @@ def copy_encoder_weights(
     """Copy the speech model's conv and RNN weights into ``model``'s encoder, layer by name."""
     from asr.modelio import load_inference_model
 
-    speech = load_inference_model(Path(model_dir), load_config(Path(model_dir)))
+    try:
+        speech = load_inference_model(Path(model_dir), load_config(Path(model_dir)))
+    except ConfigError as e:
+        raise AsrError(f"--encoder {model_dir}: {e}") from e
     for name in encoder_layer_names(encoder):
         model.get_layer(name).set_weights(speech.get_layer(name).get_weights())

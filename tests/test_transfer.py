@@ -16,7 +16,7 @@ import pytest
 from classify_support import make_keyword_corpus
 from e2e_support import history_losses, one_line_error, run_cli
 
-from asr.classify import Classifier
+from asr.classify import Classifier, place
 from asr.classify_train import ClassifyTrainOptions, train_classifier
 from asr.config import ClassifierModelConfig, Config, ModelConfig, load_config, save_config
 from asr.errors import AsrError
@@ -105,11 +105,14 @@ def test_padding_does_not_change_a_clip(kw, speech, tmp_path, cnn_branch) -> Non
     )  # fmt: skip
     classifier = Classifier.load(out)
     clips = sorted((kw["root"] / "val").glob("*.wav"))
-    feats = [classifier.features(c) for c in clips]
-    shortest = int(np.argmin([f.shape[0] for f in feats]))
-    alone = classifier.clip_probabilities([feats[shortest]])
-    together = classifier.clip_probabilities(feats)
-    assert np.allclose(alone[0], together[shortest], atol=1e-5)
+    feats = classifier.features(clips[0])
+    n = feats.shape[0]
+    exact = classifier._run([feats], [n])
+    padded = classifier._run([place(feats, 2 * n + 7, 0)], [n])
+    assert np.allclose(exact, padded, atol=1e-5)
+    garbage = place(feats, 2 * n + 7, 0)
+    garbage[n:] = 5.0  # what lies past the length must not matter either
+    assert np.allclose(exact, classifier._run([garbage], [n]), atol=1e-5)
     # and it exports: ONNX gives Keras's labels and probabilities
     pytest.importorskip("tf2onnx", reason="ONNX export needs tf2onnx (pip install 'asr[export]')")
     pytest.importorskip("onnxruntime", reason="checking an export needs onnxruntime")
@@ -118,6 +121,35 @@ def test_padding_does_not_change_a_clip(kw, speech, tmp_path, cnn_branch) -> Non
     assert export_model(out, "onnx") == out / "model.onnx"
     agreement = check_export(out, "onnx", out / "model.onnx", clips)
     assert agreement.same == len(clips) and agreement.max_prob_diff < 1e-4
+
+
+def test_resume_copies_the_encoder_again_only_before_an_epoch_finished(
+    kw, speech, tmp_path
+) -> None:
+    out = tmp_path / "enc"
+    spec = ClassifierModelConfig(
+        arch="encoder", frames=0, units=8, filters=8, dropout=0.0, encoder=SPEECH
+    )
+    options = ClassifyTrainOptions(
+        train=kw["train"], val=kw["val"], out=out, model=spec, epochs=1, batch_size=8,
+        jobs=1, progress=False, encoder=speech,
+    )  # fmt: skip
+    train_classifier(options)
+    # after an epoch the stored config and resume point suffice: no --encoder needed
+    more = dataclasses.replace(options, epochs=2, resume=True, encoder=None)
+    assert train_classifier(more).epochs == 2
+    # before any epoch finished, the weights must come from the speech model again
+    shutil.rmtree(out / "resume")
+    (out / "history.csv").unlink()
+    with pytest.raises(AsrError, match="pass --encoder DIR"):
+        train_classifier(more)
+    other = tmp_path / "other"
+    shutil.copytree(speech, other)
+    config = load_config(other)
+    save_config(dataclasses.replace(config, mean=tuple(m + 1 for m in config.mean)), other)
+    with pytest.raises(AsrError, match="features or normalization differ"):
+        train_classifier(dataclasses.replace(more, encoder=other))
+    assert train_classifier(dataclasses.replace(more, encoder=speech)).epochs == 2
 
 
 def test_encoder_layers_keeps_the_first_rnn_layers(speech) -> None:
@@ -141,6 +173,8 @@ def test_config_round_trip_and_rules() -> None:
         ClassifierModelConfig(arch="cnn", cnn_branch=True)
     with_branch = dataclasses.replace(config, model=dataclasses.replace(spec, cnn_branch=True))
     assert Config.from_dict(with_branch.to_dict()) == with_branch
+    with pytest.raises(ValueError, match="own \\(bidirectional\\) RNNs"):
+        ClassifierModelConfig(arch="encoder", frames=0, bidirectional=True, encoder=SPEECH)
     with pytest.raises(ValueError, match="per-frame output is lstm/crnn's"):
         ClassifierModelConfig(arch="encoder", frames=0, per_frame=True, encoder=SPEECH)
 
@@ -155,6 +189,16 @@ def test_refusals(kw, speech, tmp_path) -> None:
     assert rc == 2 and "takes the speech model's features" in stderr
     rc, _, stderr = run_cli([*base, "--out", str(tmp_path / "b"), "--cnn-branch"])
     assert rc == 2 and "go with --encoder DIR" in stderr
+    rc, _, stderr = run_cli([*base, "--out", str(tmp_path / "b"), "--encoder-layers", "0"])
+    assert rc == 2 and "go with --encoder DIR" in stderr
+    no_weights = tmp_path / "no_weights"
+    no_weights.mkdir()
+    shutil.copy(speech / "config.json", no_weights)
+    rc, _, stderr = run_cli([*base, "--out", str(tmp_path / "d"), "--encoder", str(no_weights)])
+    assert rc != 0 and one_line_error(stderr).endswith(
+        "model.keras: not found; --encoder needs a speech model directory with its weights "
+        "(e.g. checkpoints/default)"
+    )
     classifier_dir = tmp_path / "cls"
     classifier_dir.mkdir()
     save_config(Config(task="classify", model=ClassifierModelConfig(), labels=("a", "b")),
