@@ -7,9 +7,11 @@ different voices, so validation is on voices never trained on (as the targets de
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
+import pytest
 import soundfile as sf
 
 from asr.synth import Voice, synthesize
@@ -48,6 +50,16 @@ def make_keyword_corpus(root: Path, words=WORDS) -> dict[str, Path]:
                     rows.append((wav, word))
         manifests[split] = write_labels(root / f"{split}.jsonl", rows)
     return manifests
+
+
+def keyword_corpus_or_skip(factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The module fixtures' corpus (manifests and their ``root``); skips the module when a
+    synthesizer is missing."""
+    for binary in ("espeak-ng", "flite", "sox"):
+        if shutil.which(binary) is None:
+            pytest.skip(f"{binary} not on PATH: cannot synthesize the keyword corpus")
+    root = factory.mktemp("kw")
+    return {**make_keyword_corpus(root), "root": root}
 
 
 def join_clips(

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +17,7 @@ import numpy as np
 import pytest
 import scipy.signal
 import soundfile as sf
-from classify_support import join_clips, make_keyword_corpus, write_labels
+from classify_support import join_clips, keyword_corpus_or_skip, write_labels
 from e2e_support import history_losses, one_line_error, run_cli
 
 from asr.classify import Classifier
@@ -34,11 +33,7 @@ TINY = {"units": 16, "filters": 8, "conv_layers": 2, "dropout": 0.0}
 
 @pytest.fixture(scope="module")
 def kw(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    for binary in ("espeak-ng", "flite", "sox"):
-        if shutil.which(binary) is None:
-            pytest.skip(f"{binary} not on PATH: cannot synthesize the keyword corpus")
-    root = tmp_path_factory.mktemp("kw")
-    return {**make_keyword_corpus(root), "root": root}
+    return keyword_corpus_or_skip(tmp_path_factory)
 
 
 def _train(

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from classify_support import join_clips, make_keyword_corpus
+from classify_support import join_clips, keyword_corpus_or_skip
 from e2e_support import one_line_error, run_cli
 
 from asr.classify import Classifier
@@ -43,11 +43,7 @@ MAX_PROB_DIFF = 1e-4
 
 @pytest.fixture(scope="module")
 def kw(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    for binary in ("espeak-ng", "flite", "sox"):
-        if shutil.which(binary) is None:
-            pytest.skip(f"{binary} not on PATH: cannot synthesize the keyword corpus")
-    root = tmp_path_factory.mktemp("kw")
-    return {**make_keyword_corpus(root), "root": root}
+    return keyword_corpus_or_skip(tmp_path_factory)
 
 
 def _train(kw, out: Path, epochs: int = 2, force: bool = False, **model) -> Path:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from classify_support import make_keyword_corpus
+from classify_support import keyword_corpus_or_skip
 from e2e_support import history_losses, one_line_error, run_cli
 
 from asr.classify import Classifier, place
@@ -29,11 +29,7 @@ SPEECH = ModelConfig(rnn_units=12, rnn_layers=2, conv_filters=12, dropout=0.0)
 
 @pytest.fixture(scope="module")
 def kw(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    for binary in ("espeak-ng", "flite", "sox"):
-        if shutil.which(binary) is None:
-            pytest.skip(f"{binary} not on PATH: cannot synthesize the keyword corpus")
-    root = tmp_path_factory.mktemp("kw")
-    return {**make_keyword_corpus(root), "root": root}
+    return keyword_corpus_or_skip(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
