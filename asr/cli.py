@@ -143,6 +143,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
             jobs=args.jobs,
             augment=not args.no_augment,
             warp=not (args.no_augment or args.no_warp),
+            stretch=args.stretch,
             init_from=Path(args.init_from) if args.init_from else None,
             skip_invalid=args.skip_invalid,
             lr_schedule=args.lr_schedule,
@@ -773,6 +774,17 @@ class _UsageError(Exception):
         super().__init__(one_line(message))
 
 
+def _stretch_fraction(value: str) -> float:
+    """--stretch: a fraction in [0, 0.5); beyond that words lose or gain whole syllables."""
+    try:
+        fraction = float(value)
+    except ValueError:
+        fraction = -1.0
+    if not 0.0 <= fraction < 0.5:
+        raise argparse.ArgumentTypeError(f"expected a fraction from 0 to below 0.5, got {value!r}")
+    return fraction
+
+
 def _usage(message: str) -> _UsageError:
     return _UsageError(message)
 
@@ -935,6 +947,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-warp",
         action="store_true",
         help="no random vocal-tract (frequency) warp of training utterances; masking stays",
+    )
+    p.add_argument(
+        "--stretch",
+        type=_stretch_fraction,
+        default=0.0,
+        metavar="F",
+        help="a random tempo change per training utterance, up to +-F (e.g. 0.1: 0.9-1.1x "
+        "its length; default 0, off; --no-augment turns it off too)",
     )
     p.add_argument(
         "--skip-invalid",

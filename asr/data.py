@@ -256,6 +256,7 @@ class CTCBatches(keras.utils.PyDataset):
         drop_remainder: bool = False,
         augment: Sequence[Augmentation] = (),
         share: tuple[int, int] = (0, 1),
+        stretch: TimeStretch | None = None,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
@@ -269,6 +270,7 @@ class CTCBatches(keras.utils.PyDataset):
         # remainder each epoch because of the jittered sort).
         self.drop_remainder = drop_remainder and len(examples.features) > batch_size
         self.augment = tuple(augment)
+        self.stretch = stretch  # changes lengths, so it comes before the other augmentations
         self.share = share  # (process, processes): this process feeds its slice of each batch
         self._rng = np.random.default_rng(seed)
         self._seed = seed
@@ -344,8 +346,15 @@ class CTCBatches(keras.utils.PyDataset):
         # one generator per (epoch, batch, process): a batch is augmented the same however
         # often and in whatever order the engine reads it (Keras peeks to infer its spec)
         rng = np.random.default_rng([self._seed, self._pass, index, process])
+        frames = self._frames[rows]
+        if self.stretch is not None:
+            need = [min_frames_for_label(self.examples.labels[i]) for i in rows]
+            frames = self.stretch(batch["features"], frames, np.array(need), rng)
+            batch["input_length"] = np.array(
+                [self.model.output_length(int(n)) for n in frames], dtype=np.int32
+            )
         for augmentation in self.augment:
-            augmentation(batch["features"], self._frames[rows], rng)
+            augmentation(batch["features"], frames, rng)
         return batch
 
     def on_epoch_end(self) -> None:
@@ -397,6 +406,44 @@ class VocalTractWarp:
         for row, n in enumerate(frames):
             a, b = self.transforms[int(rng.integers(len(self.transforms)))]
             x[row, :n] = x[row, :n] @ a + b
+
+
+@dataclass(frozen=True)
+class TimeStretch:
+    """A random tempo change per utterance: its frames resampled to (1 +- max_change) x length.
+
+    Why: how fast people speak is one more way the voices met later differ from the few
+    trained on. This is Kaldi-style speed perturbation done on features (linear
+    interpolation between frames; the vocal-tract warp supplies the spectral half), so packs
+    need no second rendering. An utterance never stretches past the batch's padded width, nor
+    shrinks below the output frames its label needs.
+    """
+
+    model: ModelConfig
+    max_change: float = 0.1
+
+    def __call__(
+        self, x: np.ndarray, frames: np.ndarray, need: np.ndarray, rng: np.random.Generator
+    ) -> np.ndarray:
+        """Stretch rows of ``x`` (B, T, D) in place; return their new frame counts.
+
+        ``need[b]`` is the output frames row b's label needs (``min_frames_for_label``)."""
+        width = x.shape[1]
+        out = np.array(frames, dtype=np.int64)
+        for row, n in enumerate(out.tolist()):
+            factor = rng.uniform(1.0 - self.max_change, 1.0 + self.max_change)
+            m = min(width, max(1, round(n * factor)))
+            if n < 2 or m == n or self.model.output_length(m) < need[row]:
+                continue
+            position = np.linspace(0.0, n - 1.0, m)
+            lo = np.floor(position).astype(np.int64)
+            hi = np.minimum(lo + 1, n - 1)
+            w = (position - lo)[:, None].astype(np.float32)
+            stretched = x[row, lo] * (1.0 - w) + x[row, hi] * w
+            x[row, :m] = stretched
+            x[row, m:] = 0.0
+            out[row] = m
+        return out
 
 
 @dataclass(frozen=True)

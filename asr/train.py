@@ -30,6 +30,7 @@ from asr.data import (
     FeatureSet,
     Prepared,
     SpecAugment,
+    TimeStretch,
     VocalTractWarp,
     extract_features,
     prepare_examples,
@@ -81,6 +82,7 @@ class TrainOptions:
     progress: bool = True
     augment: bool = True  # SpecAugment-style masking of training batches
     warp: bool = True  # a random vocal-tract (frequency) warp per training utterance
+    stretch: float = 0.0  # a random tempo change per training utterance, up to +-stretch
     init_from: Path | None = None  # start from this model directory's weights (fine-tuning)
     skip_invalid: bool = False  # leave out bad lines/audio/unfit transcripts instead of failing
     devices: int | None = 1  # split each batch over this many local devices (None: all)
@@ -330,6 +332,9 @@ def _fit(
         augmentations.append(VocalTractWarp.build(config.features, norm))
     if options.augment:
         augmentations.append(SpecAugment(config.features.base_dim))
+    stretch = (
+        TimeStretch(config.model, options.stretch) if options.augment and options.stretch else None
+    )
 
     def train_batches(epoch: int) -> CTCBatches:
         return CTCBatches(
@@ -340,6 +345,7 @@ def _fit(
             drop_remainder=True,
             augment=augmentations,
             share=parallel.share,
+            stretch=stretch,
         )
 
     batches = train_batches(0)  # a cosine schedule needs the number of steps per epoch

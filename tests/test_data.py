@@ -12,6 +12,7 @@ from asr.data import (
     CTCBatches,
     FeatureSet,
     SpecAugment,
+    TimeStretch,
     VocalTractWarp,
     bucket_width,
     label_width,
@@ -180,6 +181,51 @@ def test_batches_apply_their_augmentations_and_keep_labels() -> None:
         assert x.shape == y.shape and not np.array_equal(x, y)
         assert np.isfinite(y).all()
         np.testing.assert_array_equal(plain[b]["labels"], augmented[b]["labels"])
+
+
+def test_time_stretch_resamples_each_row_within_its_bounds() -> None:
+    model = ModelConfig(conv_stride=2)
+    ramp = np.arange(100, dtype=np.float32)[:, None] * np.ones((1, 3), np.float32)
+    x = np.zeros((3, 128, 3), np.float32)
+    x[:, :100] = ramp
+    need = np.array([0, 0, 50])  # row 2's label needs all 50 output frames of its 100
+    frames = TimeStretch(model, 0.2)(x, np.array([100, 100, 100]), need, np.random.default_rng(3))
+    for row in range(2):
+        m = int(frames[row])
+        assert 80 <= m <= 120 and m != 100
+        # a straight line stays a straight line from the first frame to the last
+        np.testing.assert_allclose(x[row, :m, 0], np.linspace(0, 99, m), atol=1e-4)
+        assert not x[row, m:].any()
+    # shrinking row 2 would leave its label too few output frames: left as it was, or longer
+    assert frames[2] >= 100 and model.output_length(int(frames[2])) >= 50
+    # never past the padded width
+    wide = np.zeros((1, 104, 3), np.float32)
+    wide[0, :100] = ramp
+    for seed in range(20):
+        got = TimeStretch(model, 0.4)(
+            wide.copy(), np.array([100]), np.array([0]), np.random.default_rng(seed)
+        )
+        assert got[0] <= 104
+
+
+def test_stretched_batches_report_their_new_lengths_and_keep_labels() -> None:
+    model = ModelConfig(conv_stride=2)
+    data = _feature_set([120, 90, 100, 80], ["hello", "hi", "abc", "x"])
+    ex = prepare_examples(data, Normalizer.fit(data.features), Tokenizer(), model)
+    plain = CTCBatches(ex, model, batch_size=2, shuffle=False)
+    stretched = CTCBatches(ex, model, batch_size=2, shuffle=False, stretch=TimeStretch(model, 0.1))
+    changed = 0
+    for b in range(len(plain)):
+        x, y = plain[b], stretched[b]
+        assert x["features"].shape == y["features"].shape
+        np.testing.assert_array_equal(x["labels"], y["labels"])
+        for row in range(len(y["input_length"])):
+            true = int(np.flatnonzero(np.abs(y["features"][row]).sum(axis=1))[-1]) + 1
+            assert y["input_length"][row] == model.output_length(true)
+            changed += int(y["input_length"][row] != x["input_length"][row])
+        # the same batch twice is stretched the same way (Keras peeks at batches)
+        np.testing.assert_array_equal(y["features"], stretched[b]["features"])
+    assert changed
 
 
 def test_training_features_are_the_serving_features() -> None:
