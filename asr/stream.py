@@ -67,7 +67,7 @@ LEFT_CONTEXT_SECONDS = 2.0  # audio before the chunk the forward RNN re-reads
 RIGHT_CONTEXT_SECONDS = 3.0  # audio after the chunk the backward RNN reads before committing
 
 # ---------------------------------------------------------------- pause detection
-# Energy per model output frame (20 ms for the shipped model), in dB relative to full scale.
+# Energy per model output frame (30 ms for the shipped model), in dB relative to full scale.
 SILENCE_DBFS = -100.0  # what digital silence reads as (log of zero, clamped)
 # The noise floor follows the quietest recent frames: it drops to a quieter frame at once and
 # rises towards louder ones at FLOOR_RISE_DB_PER_SECOND only, so syllables (tenths of a
@@ -333,18 +333,24 @@ class StreamTranscriber:
         return text, words
 
     def _partial(self, tail: np.ndarray) -> list[StreamUpdate]:
-        """The open segment's text with the provisional right margin, if it changed."""
-        text, words = self._decode(np.concatenate([*self._committed, tail]))
+        """The open segment's text with the provisional right margin, if it changed; nothing
+        until the pause detector has heard speech (a model may read words into room noise)."""
         segment = self._segment
+        if segment.onset is None:
+            return []
+        text, words = self._decode(np.concatenate([*self._committed, tail]))
         if text == segment.shown or (not text and segment.shown is None):
             return []
         return [self._update(text, words, self._frames * self.spf, final=False)]
 
     def _final(self, limit: float, forced: bool = False) -> list[StreamUpdate]:
-        """The open segment's final text (none for a segment that never had any);
-        ``forced``: cut without a pause, at ``limit``, which partials may have passed."""
+        """The open segment's final text (none for a segment that never had any, or in which
+        no speech was heard); ``forced``: cut without a pause, at ``limit``, which partials
+        may have passed."""
         logits = np.concatenate(self._committed) if self._committed else np.zeros((0, 1))
         self._committed = []
+        if self._segment.onset is None and self._segment.shown is None:
+            return []
         text, words = self._decode(logits)
         if not text and self._segment.shown is None:
             return []

@@ -45,7 +45,7 @@ from asr.transcribe import Transcriber
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "data" / "samples"
 RATE = 16000
-MAX_CER_VS_OFFLINE = 0.05  # joined finals vs offline decoding of the same audio
+MAX_CER_VS_OFFLINE = 0.05  # joined finals' CER above offline decoding's, against the text
 MAX_CER_ALONE = 0.25  # a segment vs its clip decoded alone (without the stream's context)
 MAX_CER_NEARLY = 0.10  # the same speech resampled twice, or cut where it had no pause
 
@@ -222,9 +222,15 @@ def test_segments_are_cut_at_the_pause(transcriber: Transcriber, clips, two_segm
     assert first_end + 1.0 <= finals[1].start <= first_end + 1.0 + 0.5  # its lead-in: 0.24 s
     assert finals[1].end <= len(two_segments) / RATE
     assert any(not u.final for u in updates)  # partials came first
-    offline = transcriber.transcribe(two_segments, decoder="greedy")  # as the stream decodes
+    # as close to what was said as offline decoding (as the stream decodes: greedy), which
+    # reads both clips in one pass: each segment's BiGRU reads only its own
+    offline = transcriber.transcribe(two_segments, decoder="greedy")
     joined = " ".join(u.text for u in finals)
-    assert jiwer.cer(offline, joined) <= MAX_CER_VS_OFFLINE, (joined, offline)
+    said = "lets have a look down here without life biology itself would be impossible"
+    assert jiwer.cer(said, joined) <= jiwer.cer(said, offline) + MAX_CER_VS_OFFLINE, (
+        joined,
+        offline,
+    )
     for final, clip in zip(finals, clips, strict=True):  # each segment holds its clip
         alone = transcriber.transcribe(clip, decoder="greedy")
         assert jiwer.cer(alone, final.text) <= MAX_CER_ALONE, (final.text, alone)
