@@ -42,8 +42,11 @@ def test_compressed_corpus_imports_and_evaluates(
     for u in read_manifest(SAMPLES):
         stem = Path(u.audio_filepath).stem
         fmt, subtype = FORMATS[ext]
-        sf.write(corpus / f"{stem}.{ext}", load_audio(u.audio_filepath), 16000, format=fmt,
-                 subtype=subtype)  # fmt: skip
+        if ext == "flac":  # each sample's own 16-bit samples at its own rate (UQM's is 11 kHz)
+            samples, rate = sf.read(u.audio_filepath, dtype="int16")
+        else:
+            samples, rate = load_audio(u.audio_filepath), 16000
+        sf.write(corpus / f"{stem}.{ext}", samples, rate, format=fmt, subtype=subtype)
         (corpus / f"{stem}.txt").write_text(u.text, encoding="utf-8")
     manifest = tmp_path / "m.jsonl"
     _cli(["prepare", str(corpus), "--out", str(manifest)])

@@ -15,6 +15,8 @@ from scipy.io import wavfile
 import asr.transcribe as transcribe_module
 from asr.audio import WavStream, load_audio
 from asr.errors import AudioError
+from asr.manifest import read_manifest
+from asr.text import normalize_text
 from asr.transcribe import Transcriber
 
 SAMPLES = Path(__file__).resolve().parent.parent / "data" / "samples"
@@ -120,9 +122,11 @@ def test_seams_neither_drop_nor_double_words(transcriber: Transcriber, unit: np.
     # The BiGRU sees 5 s, not the whole file, past each seam, so letters may change and a
     # word may split differently ("solese" -> "so less": a word insertion for jiwer). A word
     # dropped or doubled at a seam would be a run of several letters deleted or inserted, so
-    # the check is on letters with the spaces taken out: no such run, and few changes
-    # (measured without spaces: 0.11 % and no run with the synthetic-only default model,
-    # 1.94 % and runs of at most 2 letters with the real-speech one).
+    # the check is on letters with the spaces taken out: no such run. The letters that do
+    # change are the model's, not the seams': measured without spaces, windowed differs from
+    # whole-file decoding by 0.11 % (the synthetic-only model), 1.94 % (stage 9) and 3.84 %
+    # (stage 13, the 4-layer model), yet stage 13's windowed transcript is the closer to the
+    # reference (CER 21.07 % against 21.80 %).
     chars = jiwer.process_characters(whole.replace(" ", ""), windowed.replace(" ", ""))
     runs = [
         max(c.ref_end_idx - c.ref_start_idx, c.hyp_end_idx - c.hyp_start_idx)
@@ -130,7 +134,10 @@ def test_seams_neither_drop_nor_double_words(transcriber: Transcriber, unit: np.
         if c.type in ("insert", "delete")
     ]
     assert max(runs, default=0) <= 2, (whole, windowed)
-    assert chars.cer < 0.03, (whole, windowed)
+    texts = {Path(u.audio_filepath).name: u.text for u in read_manifest(SAMPLES / "manifest.jsonl")}
+    said = " ".join(normalize_text(texts[p.name]) for p in sorted(SAMPLES.glob("*.wav")))
+    reference = " ".join([said] * 5)
+    assert jiwer.cer(reference, windowed) <= jiwer.cer(reference, whole) + 0.01, (whole, windowed)
 
 
 def test_twenty_minute_file(tmp_path: Path, transcriber: Transcriber, unit: np.ndarray) -> None:
