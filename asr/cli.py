@@ -144,6 +144,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
             augment=not args.no_augment,
             warp=not (args.no_augment or args.no_warp),
             stretch=args.stretch,
+            noise_rows=args.noise_rows,
             init_from=Path(args.init_from) if args.init_from else None,
             skip_invalid=args.skip_invalid,
             lr_schedule=args.lr_schedule,
@@ -785,6 +786,18 @@ def _stretch_fraction(value: str) -> float:
     return fraction
 
 
+def _share(value: str) -> float:
+    """--noise-rows: a share of the batch in [0, 0.5]; past half a model learns more noise
+    than speech."""
+    try:
+        share = float(value)
+    except ValueError:
+        share = -1.0
+    if not 0.0 <= share <= 0.5:
+        raise argparse.ArgumentTypeError(f"expected a share from 0 to 0.5, got {value!r}")
+    return share
+
+
 def _usage(message: str) -> _UsageError:
     return _UsageError(message)
 
@@ -955,6 +968,15 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="F",
         help="a random tempo change per training utterance, up to +-F (e.g. 0.1: 0.9-1.1x "
         "its length; default 0, off; --no-augment turns it off too)",
+    )
+    p.add_argument(
+        "--noise-rows",
+        type=_share,
+        default=0.0,
+        metavar="F",
+        help="turn this share of training utterances (e.g. 0.05) into room noise, from faint "
+        "hiss to rumble, with an empty transcript, so that the model hears noise as silence "
+        "(default 0, off; --no-augment turns it off too)",
     )
     p.add_argument(
         "--skip-invalid",

@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from asr.audio import load_audio
 from asr.buckets import bucket_width
+from asr.channel import colored_noise
 from asr.config import ModelConfig
 from asr.decoding import min_frames_for_label
 from asr.errors import AsrError
@@ -256,7 +257,7 @@ class CTCBatches(keras.utils.PyDataset):
         drop_remainder: bool = False,
         augment: Sequence[Augmentation] = (),
         share: tuple[int, int] = (0, 1),
-        stretch: TimeStretch | None = None,
+        edits: Sequence[BatchEdit] = (),
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
@@ -270,7 +271,7 @@ class CTCBatches(keras.utils.PyDataset):
         # remainder each epoch because of the jittered sort).
         self.drop_remainder = drop_remainder and len(examples.features) > batch_size
         self.augment = tuple(augment)
-        self.stretch = stretch  # changes lengths, so it comes before the other augmentations
+        self.edits = tuple(edits)  # lengths and labels may change: before the augmentations
         self.share = share  # (process, processes): this process feeds its slice of each batch
         self._rng = np.random.default_rng(seed)
         self._seed = seed
@@ -347,9 +348,10 @@ class CTCBatches(keras.utils.PyDataset):
         # often and in whatever order the engine reads it (Keras peeks to infer its spec)
         rng = np.random.default_rng([self._seed, self._pass, index, process])
         frames = self._frames[rows]
-        if self.stretch is not None:
-            need = [min_frames_for_label(self.examples.labels[i]) for i in rows]
-            frames = self.stretch(batch["features"], frames, np.array(need), rng)
+        if self.edits:
+            need = np.array([min_frames_for_label(self.examples.labels[i]) for i in rows])
+            for edit in self.edits:
+                frames = edit(batch, frames, need, rng)
             batch["input_length"] = np.array(
                 [self.model.output_length(int(n)) for n in frames], dtype=np.int32
             )
@@ -408,6 +410,20 @@ class VocalTractWarp:
             x[row, :n] = x[row, :n] @ a + b
 
 
+class BatchEdit(Protocol):
+    """Changes a collated batch's rows, lengths or labels in place; returns the rows' new
+    feature frame counts. ``need[b]``: output frames row b's label needs
+    (``min_frames_for_label``). The batch's shapes never change."""
+
+    def __call__(
+        self,
+        batch: dict[str, np.ndarray],
+        frames: np.ndarray,
+        need: np.ndarray,
+        rng: np.random.Generator,
+    ) -> np.ndarray: ...
+
+
 @dataclass(frozen=True)
 class TimeStretch:
     """A random tempo change per utterance: its frames resampled to (1 +- max_change) x length.
@@ -423,11 +439,14 @@ class TimeStretch:
     max_change: float = 0.1
 
     def __call__(
-        self, x: np.ndarray, frames: np.ndarray, need: np.ndarray, rng: np.random.Generator
+        self,
+        batch: dict[str, np.ndarray],
+        frames: np.ndarray,
+        need: np.ndarray,
+        rng: np.random.Generator,
     ) -> np.ndarray:
-        """Stretch rows of ``x`` (B, T, D) in place; return their new frame counts.
-
-        ``need[b]`` is the output frames row b's label needs (``min_frames_for_label``)."""
+        """Stretch the rows of ``batch["features"]`` in place; return their new frame counts."""
+        x = batch["features"]
         width = x.shape[1]
         out = np.array(frames, dtype=np.int64)
         for row, n in enumerate(out.tolist()):
@@ -444,6 +463,61 @@ class TimeStretch:
             x[row, m:] = 0.0
             out[row] = m
         return out
+
+
+@dataclass(frozen=True)
+class NoiseRows:
+    """Now and then a row becomes room noise with an empty transcript.
+
+    Why: trained only on speech, a model may read words into silence (stage 13 turned 3 s
+    of -60 dBFS noise into "the more"). Noise rows teach it that noise alone means blank.
+    ``bank`` holds normalized feature frames of noise recordings (``build``): white, pink
+    and brown noise from faint hiss to loud rumble, and near-digital silence.
+    """
+
+    bank: tuple[np.ndarray, ...]
+    share: float = 0.05  # of the rows, on average
+
+    @classmethod
+    def build(
+        cls,
+        config: FeatureConfig,
+        normalizer: Normalizer,
+        share: float = 0.05,
+        clips: int = 48,
+        seconds: float = 8.0,
+        seed: int = 0,
+    ) -> NoiseRows:
+        """Featurize ``clips`` noise recordings of ``seconds`` each at levels from -90 to -30
+        dBFS (RMS), a third each white, pink and brown."""
+        rng = np.random.default_rng(seed)
+        n = round(seconds * config.sample_rate)
+        bank = []
+        for k in range(clips):
+            level = 10 ** (rng.uniform(-90.0, -30.0) / 20)
+            signal = colored_noise(n, rng, float(k % 3)) * level
+            bank.append(normalizer(compute_features(signal.astype(np.float32), config)))
+        return cls(tuple(bank), share)
+
+    def __call__(
+        self,
+        batch: dict[str, np.ndarray],
+        frames: np.ndarray,
+        need: np.ndarray,
+        rng: np.random.Generator,
+    ) -> np.ndarray:
+        """Replace about ``share`` of the rows by noise of the same length, label empty."""
+        x = batch["features"]
+        for row in np.flatnonzero(rng.random(len(frames)) < self.share):
+            n = int(frames[row])
+            noise = self.bank[int(rng.integers(len(self.bank)))]
+            reps = -(-n // len(noise))
+            noise = np.concatenate([noise] * reps) if reps > 1 else noise
+            start = int(rng.integers(0, len(noise) - n + 1))
+            x[row, :n] = noise[start : start + n]
+            batch["labels"][row] = 0
+            batch["label_length"][row] = 0
+        return frames
 
 
 @dataclass(frozen=True)

@@ -26,8 +26,10 @@ from tqdm import tqdm
 from asr.config import CONFIG_NAME, Config, load_config, save_config
 from asr.data import (
     Augmentation,
+    BatchEdit,
     CTCBatches,
     FeatureSet,
+    NoiseRows,
     Prepared,
     SpecAugment,
     TimeStretch,
@@ -83,6 +85,7 @@ class TrainOptions:
     augment: bool = True  # SpecAugment-style masking of training batches
     warp: bool = True  # a random vocal-tract (frequency) warp per training utterance
     stretch: float = 0.0  # a random tempo change per training utterance, up to +-stretch
+    noise_rows: float = 0.0  # this share of training rows becomes noise with an empty label
     init_from: Path | None = None  # start from this model directory's weights (fine-tuning)
     skip_invalid: bool = False  # leave out bad lines/audio/unfit transcripts instead of failing
     devices: int | None = 1  # split each batch over this many local devices (None: all)
@@ -332,9 +335,11 @@ def _fit(
         augmentations.append(VocalTractWarp.build(config.features, norm))
     if options.augment:
         augmentations.append(SpecAugment(config.features.base_dim))
-    stretch = (
-        TimeStretch(config.model, options.stretch) if options.augment and options.stretch else None
-    )
+    edits: list[BatchEdit] = []
+    if options.augment and options.stretch:
+        edits.append(TimeStretch(config.model, options.stretch))
+    if options.augment and options.noise_rows:
+        edits.append(NoiseRows.build(config.features, norm, options.noise_rows))
 
     def train_batches(epoch: int) -> CTCBatches:
         return CTCBatches(
@@ -345,7 +350,7 @@ def _fit(
             drop_remainder=True,
             augment=augmentations,
             share=parallel.share,
-            stretch=stretch,
+            edits=edits,
         )
 
     batches = train_batches(0)  # a cosine schedule needs the number of steps per epoch

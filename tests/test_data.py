@@ -11,6 +11,7 @@ from asr.config import ModelConfig
 from asr.data import (
     CTCBatches,
     FeatureSet,
+    NoiseRows,
     SpecAugment,
     TimeStretch,
     VocalTractWarp,
@@ -189,7 +190,8 @@ def test_time_stretch_resamples_each_row_within_its_bounds() -> None:
     x = np.zeros((3, 128, 3), np.float32)
     x[:, :100] = ramp
     need = np.array([0, 0, 50])  # row 2's label needs all 50 output frames of its 100
-    frames = TimeStretch(model, 0.2)(x, np.array([100, 100, 100]), need, np.random.default_rng(3))
+    stretch = TimeStretch(model, 0.2)
+    frames = stretch({"features": x}, np.array([100, 100, 100]), need, np.random.default_rng(3))
     for row in range(2):
         m = int(frames[row])
         assert 80 <= m <= 120 and m != 100
@@ -203,7 +205,7 @@ def test_time_stretch_resamples_each_row_within_its_bounds() -> None:
     wide[0, :100] = ramp
     for seed in range(20):
         got = TimeStretch(model, 0.4)(
-            wide.copy(), np.array([100]), np.array([0]), np.random.default_rng(seed)
+            {"features": wide.copy()}, np.array([100]), np.array([0]), np.random.default_rng(seed)
         )
         assert got[0] <= 104
 
@@ -213,7 +215,7 @@ def test_stretched_batches_report_their_new_lengths_and_keep_labels() -> None:
     data = _feature_set([120, 90, 100, 80], ["hello", "hi", "abc", "x"])
     ex = prepare_examples(data, Normalizer.fit(data.features), Tokenizer(), model)
     plain = CTCBatches(ex, model, batch_size=2, shuffle=False)
-    stretched = CTCBatches(ex, model, batch_size=2, shuffle=False, stretch=TimeStretch(model, 0.1))
+    stretched = CTCBatches(ex, model, batch_size=2, shuffle=False, edits=[TimeStretch(model, 0.1)])
     changed = 0
     for b in range(len(plain)):
         x, y = plain[b], stretched[b]
@@ -226,6 +228,36 @@ def test_stretched_batches_report_their_new_lengths_and_keep_labels() -> None:
         # the same batch twice is stretched the same way (Keras peeks at batches)
         np.testing.assert_array_equal(y["features"], stretched[b]["features"])
     assert changed
+
+
+def test_noise_rows_are_noise_with_empty_labels_and_their_own_length() -> None:
+    model = ModelConfig(conv_stride=2)
+    data = _feature_set([120, 90, 100, 80, 110, 95], ["hello", "hi", "abc", "x", "yes", "no"])
+    norm = Normalizer.fit(data.features)
+    ex = prepare_examples(data, norm, Tokenizer(), model)
+    noise = NoiseRows.build(data.config, norm, share=0.5, clips=6, seconds=0.5)
+    assert len(noise.bank) == 6 and all(b.shape == (49, 39) for b in noise.bank)  # 0.5 s
+    # the bank spans faint to loud: its log-energy coefficient (c0) spreads widely
+    c0 = [float(b[:, 0].mean()) for b in noise.bank]
+    assert max(c0) - min(c0) > 1.0
+    plain = CTCBatches(ex, model, batch_size=3, shuffle=False)
+    noisy = CTCBatches(ex, model, batch_size=3, shuffle=False, edits=[noise])
+    replaced = kept = 0
+    for b in range(len(plain)):
+        x, y = plain[b], noisy[b]
+        np.testing.assert_array_equal(x["input_length"], y["input_length"])  # same lengths
+        for row in range(3):
+            if y["label_length"][row] == 0:
+                replaced += 1
+                assert not y["labels"][row].any()
+                assert not np.allclose(x["features"][row], y["features"][row])
+                n = ex.features[noisy.batch_indices(b)[row]].shape[0]
+                assert not y["features"][row, n:].any()  # padding stays zero
+            else:
+                kept += 1
+                np.testing.assert_array_equal(x["features"][row], y["features"][row])
+                np.testing.assert_array_equal(x["labels"][row], y["labels"][row])
+    assert replaced and kept
 
 
 def test_training_features_are_the_serving_features() -> None:

@@ -203,14 +203,19 @@ def test_init_from(
     assert cmn_config["mean"] != source_config["mean"]
     assert abs(cmn_config["mean"][1]) < abs(source_config["mean"][1]) + 1e-6
 
-    # --stretch: tempo-perturbed batches train through the same graph
+    # --stretch and --noise-rows: tempo-perturbed batches and noise rows with empty labels
+    # train through the same graph
     stretched = tmp_path / "stretched"
-    assert main(train_argv(corpus, stretched, 1, *argv, "--stretch", "0.15")) == 0
+    extra = ("--stretch", "0.15", "--noise-rows", "0.3")
+    assert main(train_argv(corpus, stretched, 1, *argv, *extra)) == 0
     assert all(np.isfinite(history_losses(stretched)))
     capsys.readouterr()
     with pytest.raises(SystemExit):
         main(train_argv(corpus, tmp_path / "too_far", 1, *argv, "--stretch", "0.7"))
     assert "expected a fraction from 0 to below 0.5, got '0.7'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(train_argv(corpus, tmp_path / "too_noisy", 1, *argv, "--noise-rows", "0.6"))
+    assert "expected a share from 0 to 0.5, got '0.6'" in capsys.readouterr().err
 
 
 def test_second_backend(corpus: Corpus, tmp_path: Path) -> None:

@@ -80,7 +80,8 @@ def test_ctc_loss_layer_matches_hand_count() -> None:
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="TensorFlow's CTC kernel")
 def test_tensorflow_ctc_kernel_matches_keras_ctc_loss() -> None:
     # The training path under TensorFlow uses its C++ kernel; it must equal ops.ctc_loss in
-    # losses and gradients, whatever the padding holds past each label (repeats included).
+    # losses and gradients, whatever the padding holds past each label (repeats included),
+    # and for an empty label (a noise row: all frames blank), which the kernel itself refuses.
     import tensorflow as tf
 
     from asr.model import _ctc_loss
@@ -88,7 +89,7 @@ def test_tensorflow_ctc_kernel_matches_keras_ctc_loss() -> None:
     rng = np.random.default_rng(3)
     batch, frames, classes, width = 6, 50, 28, 12
     logits = tf.constant(rng.normal(scale=3.0, size=(batch, frames, classes)), tf.float32)
-    label_length = np.array([1, 5, 12, 7, 3, 9], np.int32)
+    label_length = np.array([1, 5, 12, 7, 0, 9], np.int32)
     logit_length = np.array([50, 31, 40, 17, 9, 50], np.int32)
     labels = rng.integers(1, classes, size=(batch, width)).astype(np.int32)
     labels[1, :5] = [4, 4, 4, 9, 9]  # repeats need blanks between them
@@ -109,6 +110,8 @@ def test_tensorflow_ctc_kernel_matches_keras_ctc_loss() -> None:
     # float32 sums in another order: agree to 1e-4 of the largest gradient
     np.testing.assert_allclose(ours[1], keras_[1], atol=1e-4 * np.abs(keras_[1]).max())
     assert np.all(ours[1][3, 17:] == 0)  # frames past an utterance's length get no gradient
+    blank = tf.nn.log_softmax(logits[4, :9])[:, 0].numpy()
+    assert ours[0][4] == pytest.approx(-blank.sum(), rel=1e-5)
 
 
 @pytest.mark.parametrize("arch", ["bigru", "bilstm"])
