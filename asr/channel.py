@@ -41,12 +41,21 @@ class ChannelConfig:
     clip: float = 0.05  # probability of hard clipping at 30-90 % of the peak
 
 
-def colored_noise(n: int, rng: np.random.Generator, exponent: float) -> np.ndarray:
-    """Noise whose power falls as 1/f**exponent (0 white, 1 pink, 2 brown), unit RMS."""
+LOWEST_NOISE_HZ = 20.0  # colored noise holds nothing below hearing
+
+
+def colored_noise(
+    n: int, rng: np.random.Generator, exponent: float, rate: int = 16000
+) -> np.ndarray:
+    """Noise whose power falls as 1/f**exponent (0 white, 1 pink, 2 brown), unit RMS over
+    what is heard: nothing below ``LOWEST_NOISE_HZ``. Without that cut nearly all of brown
+    noise's power sat under 1 Hz, so "-30 dBFS" of it was about -64 dBFS of sound."""
     spectrum = np.fft.rfft(rng.standard_normal(n))
-    freqs = np.fft.rfftfreq(n)
-    freqs[0] = freqs[1] if n > 1 else 1.0
-    shaped = np.fft.irfft(spectrum / freqs ** (exponent / 2), n)
+    freqs = np.fft.rfftfreq(n, d=1.0 / rate)
+    heard = freqs >= LOWEST_NOISE_HZ
+    weights = np.zeros_like(freqs)
+    weights[heard] = freqs[heard] ** (-exponent / 2)
+    shaped = np.fft.irfft(spectrum * weights, n)
     return shaped / (np.sqrt(np.mean(shaped**2)) + 1e-12)
 
 
@@ -156,7 +165,7 @@ class Channel:
                 kind = "babble"
             else:
                 exponent = float(rng.choice([0.0, 1.0, 2.0]))
-                noise = colored_noise(len(x), rng, exponent)
+                noise = colored_noise(len(x), rng, exponent, self.rate)
                 kind = {0.0: "white", 1.0: "pink", 2.0: "brown"}[exponent]
             x = mix_at_snr(x, noise, snr)
             steps.append(f"noise:{kind}@{snr:.0f}dB")

@@ -77,6 +77,11 @@ FLOOR_RISE_DB_PER_SECOND = 3.0
 MIN_FLOOR_DBFS = -70.0  # digital silence must not make the faintest hiss count as speech
 SPEECH_MARGIN_DB = 12.0  # a frame this far above the floor is speech (vowels: 30-50 dB)
 PAUSE_SECONDS = 0.5  # this long below the threshold after speech ends a segment
+# A segment's text comes from its speech onset on, less this lead-in for soft first sounds:
+# a model may read words into the room noise before it (stage 13 does), and a pause cannot
+# end a segment that has not begun. Speech the detector never hears (under ~12 dB above the
+# noise floor, or a stream that starts at its loudest) gives no text at all.
+LEAD_IN_SECONDS = 0.3
 # A segment without such a pause is cut at its surest blank frame once this long, so that
 # re-decoding it for every partial stays cheap (and beam search bounded).
 MAX_SEGMENT_SECONDS = 20.0
@@ -189,6 +194,7 @@ class StreamTranscriber:
             frames(right_seconds),
         )
         self.pause_frames = max(1, frames(pause_seconds))
+        self.lead_in = frames(LEAD_IN_SECONDS)
         self.max_frames = max(2 * self.chunk, frames(max_segment_seconds))
         self.detector = PauseDetector(self.spf)
         self._audio = np.zeros(0, np.float32)  # samples from _audio_start on
@@ -273,10 +279,10 @@ class StreamTranscriber:
         if keep > self._audio_start:
             self._audio = self._audio[keep - self._audio_start :]
             self._audio_start = keep
-        if self._segment.onset is None:  # silence so far: blank frames need not be kept
-            held = np.concatenate(self._committed)
-            if np.all(np.argmax(held, axis=-1) == BLANK):
-                self._committed, self._segment.first = [], self._done
+        if self._segment.onset is None:  # no speech yet: only the lead-in can still count
+            held = np.concatenate(self._committed)[-self.lead_in :] if self.lead_in else []
+            self._committed = [held] if len(held) else []
+            self._segment.first = self._done - len(held)
 
     def _step(self) -> list[StreamUpdate]:
         """Every chunk of audio: commit the chunks whose right context has been heard, and
@@ -326,9 +332,16 @@ class StreamTranscriber:
         return out
 
     def _decode(self, logits: np.ndarray) -> tuple[str, tuple[Word, ...]]:
-        """Text and timed words (seconds from the segment's first frame)."""
+        """Text and timed words (seconds from the segment's first frame) of the segment's
+        logits; frames before its onset, less the lead-in, read as blank."""
         if not len(logits):
             return "", ()
+        onset = self._segment.onset
+        before = len(logits) if onset is None else onset - self.lead_in - self._segment.first
+        if before > 0:
+            logits = logits.copy()
+            logits[:before] = -1e4
+            logits[:before, BLANK] = 0.0
         text, _, words = self.transcriber.decode(logits, self.decoder)
         return text, words
 

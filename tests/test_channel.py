@@ -45,8 +45,14 @@ def test_colored_noise_has_unit_rms_and_its_slope() -> None:
     for x in (white, pink, brown):
         assert np.sqrt(np.mean(x**2)) == pytest.approx(1.0, rel=1e-6)
     assert _power_above(white, 4000) > 0.4
-    assert _power_above(pink, 4000) < _power_above(white, 4000) / 5
+    # 1/f from 20 Hz to 8 kHz puts ln(2)/ln(400) = 12 % of its power above 4 kHz; white 50 %
+    assert _power_above(pink, 4000) == pytest.approx(np.log(2) / np.log(400), abs=0.02)
     assert _power_above(brown, 4000) < _power_above(pink, 4000)
+    # all of it audible: nothing below 20 Hz, where brown noise's power used to hide
+    for x in (white, pink, brown):
+        power = np.abs(np.fft.rfft(x)) ** 2
+        below = np.fft.rfftfreq(len(x), d=1 / RATE) < 20
+        assert power[below].sum() < 1e-9 * power.sum()
 
 
 @pytest.mark.parametrize("snr", [0.0, 10.0, 25.0])

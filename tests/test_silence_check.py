@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -23,6 +24,8 @@ def test_noise_has_the_level_asked_for(color: int) -> None:
 
 class _Hears:
     """A stand-in transcriber that reads "mm" into anything louder than -45 dBFS."""
+
+    config = SimpleNamespace(features=SimpleNamespace(sample_rate=16000))
 
     def transcribe(self, samples: np.ndarray, decoder: str = "auto") -> str:
         loud = 20 * np.log10(np.sqrt(np.mean(np.square(samples, dtype=np.float64)))) > -45

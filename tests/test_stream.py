@@ -245,6 +245,19 @@ def test_no_pause_no_cut_and_silence_no_output(transcriber: Transcriber, clips) 
     assert len(finals) == 1
 
 
+def test_noise_before_speech_gives_no_words(transcriber: Transcriber, clips) -> None:
+    """Room noise at -40 dBFS, which the shipped model reads letters into ("teeetept" before
+    the clip's words, until the lead-in rule), then a clip: the segment's text is the clip's."""
+    hiss = np.random.default_rng(2).normal(0, 0.01, 3 * RATE).astype(np.float32)
+    updates = _stream(transcriber, np.concatenate([hiss, clips[1]]))
+    assert updates and all(u.start >= 3.0 - 0.35 for u in updates)
+    finals = [u for u in updates if u.final]
+    assert len(finals) == 1
+    alone = transcriber.transcribe(clips[1], decoder="greedy")
+    assert jiwer.cer(alone, finals[0].text) <= MAX_CER_NEARLY, (finals[0].text, alone)
+    assert len(finals[0].text.split()) <= len(alone.split()), (finals[0].text, alone)
+
+
 def test_long_segment_is_cut_between_words(transcriber: Transcriber, clips) -> None:
     """Without a pause a segment ends at max_segment_seconds, between two words."""
     speech = np.concatenate([clips[1], clips[1]])

@@ -22,7 +22,6 @@ import sys
 import time
 from pathlib import Path
 
-import jiwer
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,24 +30,32 @@ sys.path.insert(0, str(ROOT))
 from asr.audio import load_audio  # noqa: E402
 from asr.channel import colored_noise  # noqa: E402
 from asr.manifest import read_manifest  # noqa: E402
+from asr.metrics import error_rates  # noqa: E402
 from asr.text import normalize_text  # noqa: E402
 from asr.transcribe import Transcriber  # noqa: E402
 
-RATE = 16000
 SEED = 20261130  # apart from asr.data.NoiseRows' training bank (seed 0)
 
 
-def noise(n: int, dbfs: float, color: int, rng: np.random.Generator) -> np.ndarray:
-    """``n`` samples of white (0), pink (1) or brown (2) noise at ``dbfs`` RMS."""
-    return (colored_noise(n, rng, float(color)) * 10 ** (dbfs / 20)).astype(np.float32)
+def noise(
+    n: int, dbfs: float, color: int, rng: np.random.Generator, rate: int = 16000
+) -> np.ndarray:
+    """``n`` samples of white (0), pink (1) or brown (2) noise at ``dbfs`` RMS (audible band)."""
+    return (colored_noise(n, rng, float(color), rate) * 10 ** (dbfs / 20)).astype(np.float32)
+
+
+def _scores(refs: list[str], hyps: list[str]) -> dict:
+    wer, cer = error_rates(refs, hyps)
+    return {"cer": cer, "wer": wer}
 
 
 def noise_only(t: Transcriber, decoder: str, clips: int) -> dict:
     """Share of noise clips given text, and letters per minute of noise."""
     rng = np.random.default_rng(SEED)
+    rate = t.config.features.sample_rate
     levels = np.linspace(-80.0, -30.0, clips)
     texts = [
-        t.transcribe(noise(3 * RATE, level, k % 3, rng), decoder=decoder)
+        t.transcribe(noise(3 * rate, level, k % 3, rng, rate), decoder=decoder)
         for k, level in enumerate(levels)
     ]
     letters = sum(len(x.replace(" ", "")) for x in texts)
@@ -64,18 +71,19 @@ def padded(t: Transcriber, decoder: str, manifest: Path, every: int, levels: lis
     """CER / WER of clean clips and of the same clips in noise, 1 s of it on each side."""
     rows = read_manifest(manifest)[::every]
     refs = [normalize_text(u.text) for u in rows]
-    audio = [load_audio(u.audio_filepath) for u in rows]
-    out = {"clips": len(rows)}
+    out: dict = {"clips": len(rows)}
+    rate = t.config.features.sample_rate
+    audio = [load_audio(u.audio_filepath, rate) for u in rows]
     hyps = [t.transcribe(a, decoder=decoder) for a in audio]
-    out["clean"] = {"cer": jiwer.cer(refs, hyps), "wer": jiwer.wer(refs, hyps)}
+    out["clean"] = _scores(refs, hyps)
     for level in levels:
         rng = np.random.default_rng(SEED + int(-level))
         hyps = []
         for k, a in enumerate(audio):
-            bed = noise(len(a) + 2 * RATE, level, k % 3, rng)
-            bed[RATE : RATE + len(a)] += a
+            bed = noise(len(a) + 2 * rate, level, k % 3, rng, rate)
+            bed[rate : rate + len(a)] += a
             hyps.append(t.transcribe(bed, decoder=decoder))
-        out[f"{level:.0f} dBFS"] = {"cer": jiwer.cer(refs, hyps), "wer": jiwer.wer(refs, hyps)}
+        out[f"{level:.0f} dBFS"] = _scores(refs, hyps)
     return out
 
 
