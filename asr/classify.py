@@ -56,15 +56,6 @@ class Span:
     score: float  # mean probability of ``label`` over the span
 
 
-def label_window(start: float, end: float, least: float, duration: float) -> tuple[float, float]:
-    """Seconds of audio a clip model hears to name the span ``start``..``end``: the span,
-    widened around its middle to ``least`` seconds, and shifted (not cut) to stay inside the
-    recording, so a word at its very start or end is heard with as much around it as any."""
-    length = min(max(end - start, least), duration)
-    first = min(max(0.0, (start + end) / 2 - length / 2), duration - length)
-    return first, first + length
-
-
 def window_starts(frames: int, width: int) -> list[int]:
     """Starts of ``width``-frame windows covering ``frames`` frames, half overlapping, the
     last one flush with the end (a single window at 0 when the audio is shorter)."""
@@ -419,8 +410,10 @@ class Classifier:
         least = self.spec.frames * hop if self.spec.frames else LABEL_CLIP_SECONDS
         clips = []
         for span in spans:
-            first, last = label_window(span.start, span.end, least, len(samples) / rate)
-            clips.append(samples[int(first * rate) : int(last * rate) + 1])
+            half = max(span.end - span.start, least) / 2
+            middle = (span.start + span.end) / 2
+            first = max(0, int((middle - half) * rate))
+            clips.append(samples[first : int((middle + half) * rate) + 1])
         wanted = set(targets if targets is not None else target_labels(self.labels))
         probs = self.clip_probabilities([self.features(c) for c in clips])
         named = []

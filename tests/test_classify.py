@@ -185,17 +185,7 @@ def test_a_variable_length_labeler_hears_a_second_around_each_span(kw, tmp_path)
     labeler.name_spans(samples, 16_000, [Span(1.2, 1.5, "?", 0.0), Span(0.0, 0.1, "?", 0.0)], 0.0)
     hop = labeler.config.features.hop_seconds
     assert heard[0] * hop >= LABEL_CLIP_SECONDS - 0.03  # centred on the span: 0.7 to 1.7 s
-    assert heard[1] * hop >= LABEL_CLIP_SECONDS - 0.03  # at the start: shifted, not cut
-
-
-def test_label_window_widens_and_stays_inside_the_recording() -> None:
-    from asr.classify import label_window
-
-    assert label_window(1.2, 1.5, 1.0, 3.0) == pytest.approx((0.85, 1.85))  # centred
-    assert label_window(0.0, 0.1, 1.0, 3.0) == pytest.approx((0.0, 1.0))  # shifted right
-    assert label_window(2.9, 3.0, 1.0, 3.0) == pytest.approx((2.0, 3.0))  # shifted left
-    assert label_window(0.5, 2.0, 1.0, 3.0) == pytest.approx((0.5, 2.0))  # long: as it is
-    assert label_window(0.1, 0.2, 1.0, 0.6) == pytest.approx((0.0, 0.6))  # the whole of it
+    assert heard[1] * hop >= LABEL_CLIP_SECONDS / 2 - 0.03  # at the start, cut by 0 s
 
 
 def test_a_student_learns_from_a_teacher(kw, tmp_path) -> None:
