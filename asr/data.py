@@ -495,7 +495,7 @@ class NoiseRows:
         bank = []
         for k in range(clips):
             level = 10 ** (rng.uniform(-90.0, -30.0) / 20)
-            signal = colored_noise(n, rng, float(k % 3)) * level
+            signal = colored_noise(n, rng, float(k % 3), config.sample_rate) * level
             bank.append(normalizer(compute_features(signal.astype(np.float32), config)))
         return cls(tuple(bank), share)
 
