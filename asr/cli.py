@@ -64,7 +64,11 @@ def _cmd_transcribe(args: argparse.Namespace) -> int:
 
     paths = _audio_paths(args.audio, report)
     transcriber = Transcriber.load(
-        args.model, lm=_lm_choice(args), runtime=args.runtime, **_word_choice(args)
+        args.model,
+        lm=_lm_choice(args),
+        runtime=args.runtime,
+        vad=not args.no_vad,
+        **_word_choice(args),
     )
     results = transcriber.transcribe_files(
         paths, decoder=args.decoder, beam_width=args.beam_width, on_error=report
@@ -671,6 +675,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         beam_width=args.beam_width,
         skip_invalid=args.skip_invalid,
         lm=_lm_choice(args),
+        vad=not args.no_vad,
         **_word_choice(args),
     )
     print(report.summary())
@@ -855,6 +860,16 @@ def _add_decoder_args(p: argparse.ArgumentParser, default: str = "auto") -> None
     )
 
 
+def _add_vad_arg(p: argparse.ArgumentParser) -> None:
+    """--no-vad, shared by transcribe and evaluate (stream always listens for speech)."""
+    p.add_argument(
+        "--no-vad",
+        action="store_true",
+        help="decode every frame: by default frames more than 0.3 s from any speech the "
+        "pause detector hears read as silence, so no words are read into pauses or noise",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line; choices come from the registries (Keras-free modules)."""
     from asr.architectures import ARCHITECTURES, architecture_names
@@ -882,6 +897,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="text: one line per file; json/jsonl: text, confidence and timed words per file",
     )
     _add_decoder_args(p)
+    _add_vad_arg(p)
     p.add_argument("--output", help="write here instead of stdout")
     p.add_argument("--force", action="store_true", help="overwrite --output")
     p.add_argument(
@@ -1002,6 +1018,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="leave out bad manifest lines and unreadable audio (counted) instead of stopping",
     )
     _add_decoder_args(p)
+    _add_vad_arg(p)
     p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser(

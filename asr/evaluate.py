@@ -81,6 +81,7 @@ def evaluate(
     word_lm: str | os.PathLike | None = "auto",
     hotwords: Hotwords | None = None,
     word_weight: float | None = None,
+    vad: bool = True,
 ) -> EvalReport:
     """Transcribe every utterance of ``manifest`` and score it; optionally write the report.
 
@@ -97,6 +98,7 @@ def evaluate(
             there is one), a path, or None.
         word_lm: the word LM fused beside it: "auto" (the model directory's words.arpa when
             there is one), a path, or None; ``hotwords`` and ``word_weight`` go with it.
+        vad: as ``Transcriber.load``'s (False decodes every frame).
 
     Raises:
         AsrError: a bad report path or an existing report without ``force`` (both before
@@ -109,7 +111,7 @@ def evaluate(
         check_report_paths(report, force)
     utts, skipped = read_manifest_report(manifest, skip_invalid=skip_invalid)
     transcriber = Transcriber.load(
-        model_dir, lm=lm, word_lm=word_lm, hotwords=hotwords, word_weight=word_weight
+        model_dir, lm=lm, word_lm=word_lm, hotwords=hotwords, word_weight=word_weight, vad=vad
     )
 
     def on_error(index: int, error: AudioError) -> None:

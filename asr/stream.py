@@ -40,6 +40,7 @@ from asr.decoding import Decoder, log_softmax, split_at_blanks
 from asr.errors import AudioError
 from asr.text import BLANK
 from asr.transcribe import Transcriber, Word
+from asr.vad import SPEECH_PAD_SECONDS, PauseDetector, frame_energies
 
 __all__ = [
     "CHUNK_SECONDS",
@@ -47,7 +48,6 @@ __all__ = [
     "PAUSE_SECONDS",
     "RIGHT_CONTEXT_SECONDS",
     "Microphone",
-    "PauseDetector",
     "PipeReader",
     "Resampler",
     "StreamTranscriber",
@@ -69,21 +69,13 @@ LEFT_CONTEXT_SECONDS = 2.0  # audio before the chunk the forward RNN re-reads
 RIGHT_CONTEXT_SECONDS = 3.0  # audio after the chunk the backward RNN reads before committing
 
 # ---------------------------------------------------------------- pause detection
-# Energy per model output frame (30 ms for the shipped model), in dB relative to full scale.
-SILENCE_DBFS = -100.0  # what digital silence reads as (log of zero, clamped)
-# The noise floor follows the quietest recent frames: it drops to a quieter frame at once and
-# rises towards louder ones at FLOOR_RISE_DB_PER_SECOND only, so syllables (tenths of a
-# second, with quieter gaps between them) barely move it while a fan switched on is learned
-# within seconds.
-FLOOR_RISE_DB_PER_SECOND = 3.0
-MIN_FLOOR_DBFS = -70.0  # digital silence must not make the faintest hiss count as speech
-SPEECH_MARGIN_DB = 12.0  # a frame this far above the floor is speech (vowels: 30-50 dB)
+# (asr.vad judges each output frame as speech or not against a running noise floor)
 PAUSE_SECONDS = 0.5  # this long below the threshold after speech ends a segment
 # A segment's text comes from its speech onset on, less this lead-in for soft first sounds:
 # a model may read words into the room noise before it (stage 13 does), and a pause cannot
 # end a segment that has not begun. Speech the detector never hears (under ~12 dB above the
 # noise floor, or a stream that starts at its loudest) gives no text at all.
-LEAD_IN_SECONDS = 0.3
+LEAD_IN_SECONDS = SPEECH_PAD_SECONDS
 # A segment without such a pause is cut at its surest blank frame once this long, so that
 # re-decoding it for every partial stays cheap (and beam search bounded).
 MAX_SEGMENT_SECONDS = 20.0
@@ -118,35 +110,6 @@ class StreamUpdate:
     start: float
     end: float
     final: bool
-
-
-def frame_energies(samples: np.ndarray, frame: int) -> np.ndarray:
-    """dBFS of each whole ``frame``-sample frame of float samples in [-1, 1]."""
-    frames = np.asarray(samples, np.float32)[: len(samples) // frame * frame].reshape(-1, frame)
-    power = np.mean(np.square(frames, dtype=np.float64), axis=1)
-    return np.maximum(10 * np.log10(np.maximum(power, 1e-30)), SILENCE_DBFS)
-
-
-@dataclass
-class PauseDetector:
-    """Speech or not per frame, against a running noise floor (see the constants above)."""
-
-    frame_seconds: float
-    margin_db: float = SPEECH_MARGIN_DB
-    rise_db_per_second: float = FLOOR_RISE_DB_PER_SECOND
-    min_floor_dbfs: float = MIN_FLOOR_DBFS
-    floor: float | None = None  # dBFS; set by the first frame
-
-    def is_speech(self, energy_db: float) -> bool:
-        """Whether a frame of this energy is speech; then learn from it."""
-        if self.floor is None:
-            self.floor = max(energy_db, self.min_floor_dbfs)
-        speech = energy_db > self.floor + self.margin_db
-        if energy_db < self.floor:
-            self.floor = max(energy_db, self.min_floor_dbfs)
-        else:
-            self.floor = min(energy_db, self.floor + self.rise_db_per_second * self.frame_seconds)
-        return speech
 
 
 @dataclass

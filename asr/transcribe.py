@@ -34,6 +34,7 @@ from asr.features import Normalizer, compute_features
 from asr.lm import LM_NAME, CharLM
 from asr.runtime import ONNX_NAME, TFLITE_NAME, OnnxModel, model_dims, uses_onnx, uses_tflite
 from asr.text import Tokenizer, normalize_text
+from asr.vad import blank_outside, frame_energies, speech_mask
 from asr.wordlm import WORDS_NAME, WordLM
 
 MAX_BATCH_FRAMES = 32 * 1000  # feature frames per forward pass (~5 min of audio)
@@ -46,6 +47,7 @@ WINDOW_SECONDS = 30.0
 CONTEXT_SECONDS = 5.0  # 3 s changed ~0.1% of characters vs whole-file decoding; 5 s none
 WINDOWS_PER_BATCH = 2  # 4 was 50 MiB more peak memory for ~5% speed
 DECODE_PIECE_SECONDS = 15.0  # posteriors are decoded in pieces cut at blank frames
+ENERGY_BLOCK_SECONDS = 60.0  # audio read at a time to judge where speech is (asr.vad)
 
 
 def default_model_dir() -> Path:
@@ -89,6 +91,7 @@ class Transcriber:
         word_lm: str | os.PathLike | None = None,
         hotwords: Hotwords | None = None,
         word_weight: float | None = None,
+        vad: bool = True,
     ) -> None:
         if not config.mean:
             raise ConfigError("config.json has no normalization statistics; retrain the model")
@@ -104,6 +107,8 @@ class Transcriber:
         self._word_lm: tuple[Path, WordLM] | None = None
         self.hotwords = hotwords
         self.word_weight = word_weight  # None: the word LM file's
+        # frames far from any speech the pause detector hears decode as blank (asr.vad)
+        self.vad = vad
 
     @classmethod
     def load(
@@ -114,6 +119,7 @@ class Transcriber:
         word_lm: str | os.PathLike | None = "auto",
         hotwords: Hotwords | None = None,
         word_weight: float | None = None,
+        vad: bool = True,
     ) -> Transcriber:
         """Load DIR/config.json and the network: DIR/model.onnx under onnxruntime (no
         TensorFlow) when it is there and onnxruntime is installed, else DIR/model.keras
@@ -123,6 +129,8 @@ class Transcriber:
         there is one, None decodes without. ``runtime``: "auto", "onnx" or "keras".
         ``word_lm``: the word LM (ARPA) beam search fuses beside it, "auto" taking
         DIR/words.arpa when there is one; ``hotwords`` and ``word_weight`` go with it.
+        ``vad``: decode frames more than ``asr.vad.SPEECH_PAD_SECONDS`` from any speech the
+        pause detector hears as blank, so no words are read into silence or steady noise.
         """
         model_dir = Path(model_dir) if model_dir is not None else default_model_dir()
         config = load_config(model_dir)
@@ -130,7 +138,7 @@ class Transcriber:
             lm = model_dir / LM_NAME if (model_dir / LM_NAME).is_file() else None
         if word_lm == "auto":
             word_lm = model_dir / WORDS_NAME if (model_dir / WORDS_NAME).is_file() else None
-        words = {"word_lm": word_lm, "hotwords": hotwords, "word_weight": word_weight}
+        words = {"word_lm": word_lm, "hotwords": hotwords, "word_weight": word_weight, "vad": vad}
         if uses_tflite(model_dir, runtime):
             from asr.tflite_runtime import TfliteModel
 
@@ -381,7 +389,7 @@ class Transcriber:
         results = []
         logits = self.signal_logits(signals)
         for samples, path, lg in zip(signals, paths, logits, strict=True):
-            text, conf, words = self.decode(lg, decoder, beam_width)
+            text, conf, words = self.decode(self.gate(samples, lg), decoder, beam_width)
             duration = len(samples) / rate
             words = tuple(dataclasses.replace(w, end=min(w.end, duration)) for w in words)
             results.append(Transcription(path, text, duration, conf, words))
@@ -486,9 +494,35 @@ class Transcriber:
         except AudioError:  # e.g. GSM 6.10: libsndfile cannot seek in it, so load it whole
             audio = load_audio(path, rate)
             duration = len(audio) / rate
-        text, conf, words = self.decode(self.long_logits(audio), decoder, beam_width)
+        logits = self.gate(audio, self.long_logits(audio))
+        text, conf, words = self.decode(logits, decoder, beam_width)
         words = tuple(dataclasses.replace(w, end=min(w.end, duration)) for w in words)
         return Transcription(str(path), text, duration, conf, words)
+
+    def gate(self, audio: np.ndarray | AudioStream, logits: np.ndarray) -> np.ndarray:
+        """``logits`` with frames far from speech made blank when ``vad`` is on (asr.vad)."""
+        if not self.vad:
+            return logits
+        keep = speech_mask(self.frame_energies(audio), len(logits), self.seconds_per_output_frame)
+        return blank_outside(logits, keep)
+
+    def frame_energies(self, audio: np.ndarray | AudioStream) -> np.ndarray:
+        """dBFS per output frame of a sample array or stream (a last partial frame is
+        padded with its edge sample), read in blocks of whole frames."""
+        unit = self.samples_per_output_frame
+        if isinstance(audio, np.ndarray):
+            total, read = len(audio), lambda a, b: audio[a:b]
+        else:
+            total, read = audio.num_samples, audio.read
+        block = unit * max(1, round(ENERGY_BLOCK_SECONDS * self.config.features.sample_rate / unit))
+        parts = []
+        for start in range(0, total, block):
+            samples = np.asarray(read(start, min(start + block, total)), np.float32)
+            tail = (-len(samples)) % unit
+            if tail and len(samples):
+                samples = np.pad(samples, (0, tail), mode="edge")
+            parts.append(frame_energies(samples, unit))
+        return np.concatenate(parts) if parts else np.zeros(0)
 
 
 def _batches(order: np.ndarray, frames: Sequence[int]) -> Iterable[list[int]]:

@@ -53,7 +53,10 @@ def _logits(transcriber, manifest: str | os.PathLike):
     normalized references."""
     utts = read_manifest(manifest)
     rate = transcriber.config.features.sample_rate
-    logits = transcriber.signal_logits([load_audio(u.audio_filepath, rate) for u in utts])
+    signals = [load_audio(u.audio_filepath, rate) for u in utts]
+    logits = transcriber.signal_logits(signals)
+    # gated as transcribe gates them, so the weights are tuned on what decoding will see
+    logits = [transcriber.gate(s, lg) for s, lg in zip(signals, logits, strict=True)]
     return logits, [normalize_text(u.text) for u in utts]
 
 

@@ -31,16 +31,15 @@ from asr.errors import AudioError
 from asr.stream import (
     PAUSE_SECONDS,
     Microphone,
-    PauseDetector,
     PipeReader,
     Resampler,
     StreamTranscriber,
     StreamUpdate,
     UpdateWriter,
-    frame_energies,
     run_stream,
 )
 from asr.transcribe import Transcriber
+from asr.vad import frame_energies
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "data" / "samples"
@@ -190,16 +189,6 @@ def test_resampling_in_blocks_equals_whole_signal() -> None:
         pos += n
     parts += [r.push(x[pos:]), r.finish()]
     np.testing.assert_allclose(np.concatenate(parts), resample(x, 44100, RATE), atol=1e-5)
-
-
-def test_pause_detector_follows_the_noise_floor() -> None:
-    d = PauseDetector(0.02)
-    assert not any(d.is_speech(-60.0) for _ in range(50))  # room noise
-    assert d.is_speech(-20.0)  # a vowel
-    assert not d.is_speech(-58.0)
-    fan = [d.is_speech(-40.0) for _ in range(500)]  # a fan comes on: speech for a while,
-    assert fan[0] and 0.5 < sum(fan) * 0.02 < 3.0  # learned within seconds
-    assert not d.is_speech(-35.0) and d.is_speech(-20.0)
 
 
 # ---------------------------------------------------------------- StreamTranscriber

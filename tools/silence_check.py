@@ -95,13 +95,17 @@ def main() -> int:
     p.add_argument("--levels", type=float, nargs="+", default=[-70.0, -60.0, -50.0])
     p.add_argument("--noise-clips", type=int, default=60)
     p.add_argument("--decoder", default="auto", help="greedy, beam or auto (default)")
+    p.add_argument(
+        "--no-vad", action="store_true", help="decode every frame (as stage 13 was judged)"
+    )
     p.add_argument("--json", type=Path, help="also write the figures here")
     args = p.parse_args()
-    t = Transcriber.load(args.model)
+    t = Transcriber.load(args.model, vad=not args.no_vad)
     start = time.perf_counter()
     result = {
         "model": str(args.model or "checkpoints/default"),
         "decoder": t.resolve_decoder(args.decoder),
+        "vad": t.vad,
         "noise_only": noise_only(t, args.decoder, args.noise_clips),
         "padded": padded(t, args.decoder, args.manifest, args.every, args.levels),
     }

@@ -1,0 +1,106 @@
+"""Which stretches of audio hold speech: a frame's energy against a running noise floor.
+
+Used twice. Live, ``asr stream`` judges frames as they arrive (``PauseDetector``) to end a
+segment at a pause and to show text only from speech on. Offline, ``asr transcribe`` judges a
+whole recording at once (``speech_mask``) and decodes frames far from any speech as blank,
+because a CTC model may read words into room noise or a long pause (stage 13 does: 60 of 60
+noise-only clips got text, docs/EXPERIMENTS.md "Stage 14").
+
+Pure NumPy; frames are model output frames (30 ms for the shipped model).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from asr.text import BLANK
+
+# Energy per frame, in dB relative to full scale.
+SILENCE_DBFS = -100.0  # what digital silence reads as (log of zero, clamped)
+# The noise floor follows the quietest recent frames: it drops to a quieter frame at once and
+# rises towards louder ones at FLOOR_RISE_DB_PER_SECOND only, so syllables (tenths of a
+# second, with quieter gaps between them) barely move it while a fan switched on is learned
+# within seconds.
+FLOOR_RISE_DB_PER_SECOND = 3.0
+MIN_FLOOR_DBFS = -70.0  # digital silence must not make the faintest hiss count as speech
+SPEECH_MARGIN_DB = 12.0  # a frame this far above the floor is speech (vowels: 30-50 dB)
+# Text may come from this long before the first and after the last speech frame of a
+# stretch: soft first and last sounds (an "f", a trailing "s") sit under the margin.
+SPEECH_PAD_SECONDS = 0.3
+
+
+def frame_energies(samples: np.ndarray, frame: int) -> np.ndarray:
+    """dBFS of each whole ``frame``-sample frame of float samples in [-1, 1]."""
+    frames = np.asarray(samples, np.float32)[: len(samples) // frame * frame].reshape(-1, frame)
+    power = np.mean(np.square(frames, dtype=np.float64), axis=1)
+    return np.maximum(10 * np.log10(np.maximum(power, 1e-30)), SILENCE_DBFS)
+
+
+@dataclass
+class PauseDetector:
+    """Speech or not per frame, against a running noise floor (see the constants above)."""
+
+    frame_seconds: float
+    margin_db: float = SPEECH_MARGIN_DB
+    rise_db_per_second: float = FLOOR_RISE_DB_PER_SECOND
+    min_floor_dbfs: float = MIN_FLOOR_DBFS
+    floor: float | None = None  # dBFS; set by the first frame
+
+    def is_speech(self, energy_db: float) -> bool:
+        """Whether a frame of this energy is speech; then learn from it."""
+        if self.floor is None:
+            self.floor = max(energy_db, self.min_floor_dbfs)
+        speech = energy_db > self.floor + self.margin_db
+        if energy_db < self.floor:
+            self.floor = max(energy_db, self.min_floor_dbfs)
+        else:
+            self.floor = min(energy_db, self.floor + self.rise_db_per_second * self.frame_seconds)
+        return speech
+
+
+def speech_frames(energies: np.ndarray, frame_seconds: float) -> np.ndarray:
+    """Boolean per frame: speech heard by the detector run forwards or backwards.
+
+    Both ways, because a detector learns its floor from the first frames it sees: run
+    forwards only, a recording that opens mid-word would lose that word.
+    """
+    energies = np.asarray(energies, np.float64)
+
+    def one_way(values: np.ndarray) -> np.ndarray:
+        detector = PauseDetector(frame_seconds)
+        return np.array([detector.is_speech(float(e)) for e in values], dtype=bool)
+
+    return one_way(energies) | one_way(energies[::-1])[::-1]
+
+
+def speech_mask(
+    energies: np.ndarray, frames: int, frame_seconds: float, pad_seconds: float = SPEECH_PAD_SECONDS
+) -> np.ndarray:
+    """Boolean per output frame (``frames`` of them; ``energies`` in dBFS, one per frame):
+    within ``pad_seconds`` of a frame the detector calls speech. All False for a recording
+    without speech (silence or steady noise)."""
+    speech = speech_frames(energies, frame_seconds)[:frames]
+    speech = np.pad(speech, (0, frames - len(speech)))
+    return dilate(speech, round(pad_seconds / frame_seconds))
+
+
+def dilate(mask: np.ndarray, width: int) -> np.ndarray:
+    """``mask`` widened by ``width`` frames on each side."""
+    mask = np.asarray(mask, bool)
+    if width <= 0 or not mask.any():
+        return mask.copy()
+    counts = np.convolve(mask.astype(np.int32), np.ones(2 * width + 1, np.int32), mode="same")
+    return counts > 0
+
+
+def blank_outside(logits: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """``logits`` with every frame not in ``keep`` made a certain blank (decoders then emit
+    nothing there, and split pieces at those frames)."""
+    if keep.all():
+        return logits
+    out = np.array(logits, dtype=np.float32, copy=True)
+    out[~keep] = -1e4
+    out[~keep, BLANK] = 0.0
+    return out
