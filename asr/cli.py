@@ -67,7 +67,7 @@ def _cmd_transcribe(args: argparse.Namespace) -> int:
         args.model,
         lm=_lm_choice(args),
         runtime=args.runtime,
-        vad=not args.no_vad,
+        vad=args.vad,
         **_word_choice(args),
     )
     results = transcriber.transcribe_files(
@@ -675,7 +675,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         beam_width=args.beam_width,
         skip_invalid=args.skip_invalid,
         lm=_lm_choice(args),
-        vad=not args.no_vad,
+        vad=args.vad,
         **_word_choice(args),
     )
     print(report.summary())
@@ -861,12 +861,16 @@ def _add_decoder_args(p: argparse.ArgumentParser, default: str = "auto") -> None
 
 
 def _add_vad_arg(p: argparse.ArgumentParser) -> None:
-    """--no-vad, shared by transcribe and evaluate (stream always listens for speech)."""
+    """--vad/--no-vad, shared by transcribe and evaluate (stream always listens for speech)."""
+    from asr.vad import VAD_DEFAULT
+
     p.add_argument(
-        "--no-vad",
-        action="store_true",
-        help="decode every frame: by default frames more than 0.3 s from any speech the "
-        "pause detector hears read as silence, so no words are read into pauses or noise",
+        "--vad",
+        action=argparse.BooleanOptionalAction,
+        default=VAD_DEFAULT,
+        help="decode frames away from any speech the pause detector hears (0.3 s before, "
+        "0.5 s after) as silence, so no words are read into pauses or room noise; "
+        "--no-vad decodes every frame (default: %(default)s)",
     )
 
 

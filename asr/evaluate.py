@@ -17,6 +17,7 @@ from asr.fileio import atomic_write_text
 from asr.manifest import read_manifest_report
 from asr.metrics import EvalReport, score
 from asr.report import render_class_html, render_html
+from asr.vad import VAD_DEFAULT
 
 
 def report_paths(path: str | os.PathLike) -> tuple[Path, Path]:
@@ -81,7 +82,7 @@ def evaluate(
     word_lm: str | os.PathLike | None = "auto",
     hotwords: Hotwords | None = None,
     word_weight: float | None = None,
-    vad: bool = True,
+    vad: bool = VAD_DEFAULT,
 ) -> EvalReport:
     """Transcribe every utterance of ``manifest`` and score it; optionally write the report.
 

@@ -40,7 +40,7 @@ from asr.decoding import Decoder, log_softmax, split_at_blanks
 from asr.errors import AudioError
 from asr.text import BLANK
 from asr.transcribe import Transcriber, Word
-from asr.vad import SPEECH_PAD_SECONDS, PauseDetector, frame_energies
+from asr.vad import SPEECH_LEAD_SECONDS, PauseDetector, frame_energies
 
 __all__ = [
     "CHUNK_SECONDS",
@@ -75,7 +75,7 @@ PAUSE_SECONDS = 0.5  # this long below the threshold after speech ends a segment
 # a model may read words into the room noise before it (stage 13 does), and a pause cannot
 # end a segment that has not begun. Speech the detector never hears (under ~12 dB above the
 # noise floor, or a stream that starts at its loudest) gives no text at all.
-LEAD_IN_SECONDS = SPEECH_PAD_SECONDS
+LEAD_IN_SECONDS = SPEECH_LEAD_SECONDS
 # A segment without such a pause is cut at its surest blank frame once this long, so that
 # re-decoding it for every partial stays cheap (and beam search bounded).
 MAX_SEGMENT_SECONDS = 20.0

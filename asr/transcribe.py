@@ -34,7 +34,7 @@ from asr.features import Normalizer, compute_features
 from asr.lm import LM_NAME, CharLM
 from asr.runtime import ONNX_NAME, TFLITE_NAME, OnnxModel, model_dims, uses_onnx, uses_tflite
 from asr.text import Tokenizer, normalize_text
-from asr.vad import blank_outside, frame_energies, speech_mask
+from asr.vad import VAD_DEFAULT, blank_outside, frame_energies, speech_mask
 from asr.wordlm import WORDS_NAME, WordLM
 
 MAX_BATCH_FRAMES = 32 * 1000  # feature frames per forward pass (~5 min of audio)
@@ -91,7 +91,7 @@ class Transcriber:
         word_lm: str | os.PathLike | None = None,
         hotwords: Hotwords | None = None,
         word_weight: float | None = None,
-        vad: bool = True,
+        vad: bool = VAD_DEFAULT,
     ) -> None:
         if not config.mean:
             raise ConfigError("config.json has no normalization statistics; retrain the model")
@@ -119,7 +119,7 @@ class Transcriber:
         word_lm: str | os.PathLike | None = "auto",
         hotwords: Hotwords | None = None,
         word_weight: float | None = None,
-        vad: bool = True,
+        vad: bool = VAD_DEFAULT,
     ) -> Transcriber:
         """Load DIR/config.json and the network: DIR/model.onnx under onnxruntime (no
         TensorFlow) when it is there and onnxruntime is installed, else DIR/model.keras
@@ -129,8 +129,8 @@ class Transcriber:
         there is one, None decodes without. ``runtime``: "auto", "onnx" or "keras".
         ``word_lm``: the word LM (ARPA) beam search fuses beside it, "auto" taking
         DIR/words.arpa when there is one; ``hotwords`` and ``word_weight`` go with it.
-        ``vad``: decode frames more than ``asr.vad.SPEECH_PAD_SECONDS`` from any speech the
-        pause detector hears as blank, so no words are read into silence or steady noise.
+        ``vad``: decode frames away from any speech the pause detector hears (see
+        ``asr.vad.speech_mask``) as blank, so no words are read into silence or steady noise.
         """
         model_dir = Path(model_dir) if model_dir is not None else default_model_dir()
         config = load_config(model_dir)

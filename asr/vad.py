@@ -27,8 +27,13 @@ FLOOR_RISE_DB_PER_SECOND = 3.0
 MIN_FLOOR_DBFS = -70.0  # digital silence must not make the faintest hiss count as speech
 SPEECH_MARGIN_DB = 12.0  # a frame this far above the floor is speech (vowels: 30-50 dB)
 # Text may come from this long before the first and after the last speech frame of a
-# stretch: soft first and last sounds (an "f", a trailing "s") sit under the margin.
-SPEECH_PAD_SECONDS = 0.3
+# stretch: soft first and last sounds (an "f", a trailing "s") sit under the margin, and
+# under noise a word's end fades into it sooner than its start rises out of it.
+SPEECH_LEAD_SECONDS = 0.3
+SPEECH_TAIL_SECONDS = 0.5
+# Whether transcribe and evaluate gate by default: off until a gate passes its rule
+# (docs/EXPERIMENTS.md, "Offline transcription that reads no words into silence").
+VAD_DEFAULT = False
 
 
 def frame_energies(samples: np.ndarray, frame: int) -> np.ndarray:
@@ -76,23 +81,29 @@ def speech_frames(energies: np.ndarray, frame_seconds: float) -> np.ndarray:
 
 
 def speech_mask(
-    energies: np.ndarray, frames: int, frame_seconds: float, pad_seconds: float = SPEECH_PAD_SECONDS
+    energies: np.ndarray,
+    frames: int,
+    frame_seconds: float,
+    lead_seconds: float = SPEECH_LEAD_SECONDS,
+    tail_seconds: float = SPEECH_TAIL_SECONDS,
 ) -> np.ndarray:
     """Boolean per output frame (``frames`` of them; ``energies`` in dBFS, one per frame):
-    within ``pad_seconds`` of a frame the detector calls speech. All False for a recording
-    without speech (silence or steady noise)."""
+    from ``lead_seconds`` before to ``tail_seconds`` after each frame the detector calls
+    speech. All False for a recording without speech (silence or steady noise)."""
     speech = speech_frames(energies, frame_seconds)[:frames]
     speech = np.pad(speech, (0, frames - len(speech)))
-    return dilate(speech, round(pad_seconds / frame_seconds))
+    return dilate(speech, round(lead_seconds / frame_seconds), round(tail_seconds / frame_seconds))
 
 
-def dilate(mask: np.ndarray, width: int) -> np.ndarray:
-    """``mask`` widened by ``width`` frames on each side."""
+def dilate(mask: np.ndarray, before: int, after: int) -> np.ndarray:
+    """``mask`` widened: each True frame also makes the ``before`` frames before it and the
+    ``after`` frames after it True."""
     mask = np.asarray(mask, bool)
-    if width <= 0 or not mask.any():
-        return mask.copy()
-    counts = np.convolve(mask.astype(np.int32), np.ones(2 * width + 1, np.int32), mode="same")
-    return counts > 0
+    n = len(mask)
+    total = np.concatenate([[0], np.cumsum(mask, dtype=np.int64)])  # True frames before i
+    i = np.arange(n)
+    # frame i is kept when a True frame lies in [i - after, i + before]
+    return total[np.minimum(n, i + before + 1)] - total[np.maximum(0, i - after)] > 0
 
 
 def blank_outside(logits: np.ndarray, keep: np.ndarray) -> np.ndarray:

@@ -12,7 +12,9 @@ from asr.decoding import greedy_decode
 from asr.text import BLANK
 from asr.transcribe import Transcriber
 from asr.vad import (
-    SPEECH_PAD_SECONDS,
+    SPEECH_LEAD_SECONDS,
+    SPEECH_TAIL_SECONDS,
+    VAD_DEFAULT,
     PauseDetector,
     blank_outside,
     dilate,
@@ -58,10 +60,10 @@ def test_speech_frames_both_ways() -> None:
 
 def test_speech_mask_pads_and_fits_the_frames() -> None:
     energies = np.array([-60.0] * 40 + [-20.0] * 5 + [-60.0] * 40)
-    pad = round(SPEECH_PAD_SECONDS / FRAME)
+    lead, tail = round(SPEECH_LEAD_SECONDS / FRAME), round(SPEECH_TAIL_SECONDS / FRAME)
     mask = speech_mask(energies, 90, FRAME)
     assert mask.shape == (90,)  # padded past the energies' end
-    assert np.flatnonzero(mask).tolist() == list(range(40 - pad, 45 + pad))
+    assert np.flatnonzero(mask).tolist() == list(range(40 - lead, 45 + tail))
     assert speech_mask(energies, 42, FRAME).shape == (42,)  # or cut to the frames
     assert not speech_mask(np.full(100, -45.0), 100, FRAME).any()  # steady noise
     assert not speech_mask(np.full(100, -100.0), 100, FRAME).any()  # digital silence
@@ -70,9 +72,12 @@ def test_speech_mask_pads_and_fits_the_frames() -> None:
 def test_dilate() -> None:
     m = np.zeros(10, bool)
     m[5] = True
-    assert np.flatnonzero(dilate(m, 2)).tolist() == [3, 4, 5, 6, 7]
-    assert np.flatnonzero(dilate(m, 0)).tolist() == [5]
-    assert not dilate(np.zeros(4, bool), 3).any()
+    assert np.flatnonzero(dilate(m, 2, 1)).tolist() == [3, 4, 5, 6]
+    assert np.flatnonzero(dilate(m, 0, 0)).tolist() == [5]
+    assert np.flatnonzero(dilate(m, 9, 9)).tolist() == list(range(10))
+    m[0] = True
+    assert np.flatnonzero(dilate(m, 1, 2)).tolist() == [0, 1, 2, 4, 5, 6, 7]
+    assert not dilate(np.zeros(4, bool), 3, 3).any()
 
 
 def test_blank_outside_silences_only_the_frames_left_out() -> None:
@@ -92,7 +97,7 @@ def test_blank_outside_silences_only_the_frames_left_out() -> None:
 
 @pytest.fixture(scope="module")
 def transcriber() -> Transcriber:
-    return Transcriber.load()
+    return Transcriber.load(vad=True)
 
 
 @pytest.fixture(scope="module")
@@ -131,8 +136,8 @@ def test_the_gate_keeps_the_speech_of_a_padded_clip(transcriber: Transcriber, cl
     (padded,) = transcriber.transcribe_files([_wav(bed)], decoder="greedy")
     assert padded.text == ungated.transcribe(bed, decoder="greedy")
     assert len(padded.words) >= 10  # "we do have a small amount of starship fuel ..."
-    assert padded.words[0].start >= 2.0 - SPEECH_PAD_SECONDS
-    assert padded.words[-1].end <= 2.0 + len(clip) / RATE + SPEECH_PAD_SECONDS
+    assert padded.words[0].start >= 2.0 - SPEECH_LEAD_SECONDS
+    assert padded.words[-1].end <= 2.0 + len(clip) / RATE + SPEECH_TAIL_SECONDS
 
 
 def test_long_files_are_gated_too(transcriber: Transcriber, clip, tmp_path: Path) -> None:
@@ -146,7 +151,7 @@ def test_long_files_are_gated_too(transcriber: Transcriber, clip, tmp_path: Path
     (gated,) = transcriber.transcribe_files([path], decoder="greedy")
     ungated = Transcriber(transcriber.model, transcriber.config, vad=False)
     (every,) = ungated.transcribe_files([path], decoder="greedy")
-    gap = (len(clip) / RATE + SPEECH_PAD_SECONDS, len(clip) / RATE + 60.0 - SPEECH_PAD_SECONDS)
+    gap = (len(clip) / RATE + SPEECH_TAIL_SECONDS, len(clip) / RATE + 60.0 - SPEECH_LEAD_SECONDS)
     assert not [w for w in gated.words if w.end > gap[0] and w.start < gap[1]]
     spoken = [w for w in every.words if w.end <= gap[0] or w.start >= gap[1]]
     assert gated.words == tuple(spoken)
@@ -163,7 +168,7 @@ def test_no_vad_decodes_every_frame(transcriber: Transcriber) -> None:
 
 
 @pytest.mark.parametrize("command", ["transcribe", "evaluate"])
-def test_cli_no_vad_reaches_the_transcriber(
+def test_cli_vad_reaches_the_transcriber(
     command: str, transcriber: Transcriber, tmp_path: Path, monkeypatch
 ) -> None:
     import soundfile as sf
@@ -176,12 +181,12 @@ def test_cli_no_vad_reaches_the_transcriber(
     manifest.write_text(f'{{"audio_filepath": "{path}", "text": "hello"}}\n')
     seen: list[bool] = []
 
-    def load(*args, vad: bool = True, **kwargs) -> Transcriber:
+    def load(*args, vad: bool = VAD_DEFAULT, **kwargs) -> Transcriber:
         seen.append(vad)
         return Transcriber(transcriber.model, transcriber.config, vad=vad)
 
     monkeypatch.setattr(Transcriber, "load", load)
     args = [str(path)] if command == "transcribe" else ["--manifest", str(manifest)]
-    for extra in ([], ["--no-vad"]):
+    for extra in ([], ["--vad"], ["--no-vad"]):
         assert main([command, *args, "--decoder", "greedy", *extra]) == 0
-    assert seen == [True, False]
+    assert seen == [VAD_DEFAULT, True, False]

@@ -33,6 +33,7 @@ from asr.manifest import read_manifest  # noqa: E402
 from asr.metrics import error_rates  # noqa: E402
 from asr.text import normalize_text  # noqa: E402
 from asr.transcribe import Transcriber  # noqa: E402
+from asr.vad import VAD_DEFAULT  # noqa: E402
 
 SEED = 20261130  # apart from asr.data.NoiseRows' training bank (seed 0)
 
@@ -67,9 +68,12 @@ def noise_only(t: Transcriber, decoder: str, clips: int) -> dict:
     }
 
 
-def padded(t: Transcriber, decoder: str, manifest: Path, every: int, levels: list[float]) -> dict:
-    """CER / WER of clean clips and of the same clips in noise, 1 s of it on each side."""
-    rows = read_manifest(manifest)[::every]
+def padded(
+    t: Transcriber, decoder: str, manifest: Path, every: int, levels: list[float], offset: int = 0
+) -> dict:
+    """CER / WER of clean clips and of the same clips in noise, 1 s of it on each side: every
+    ``every``-th line of ``manifest`` from line ``offset`` (0-based) on."""
+    rows = read_manifest(manifest)[offset::every]
     refs = [normalize_text(u.text) for u in rows]
     out: dict = {"clips": len(rows)}
     rate = t.config.features.sample_rate
@@ -95,19 +99,23 @@ def main() -> int:
     p.add_argument("--levels", type=float, nargs="+", default=[-70.0, -60.0, -50.0])
     p.add_argument("--noise-clips", type=int, default=60)
     p.add_argument("--decoder", default="auto", help="greedy, beam or auto (default)")
+    p.add_argument("--offset", type=int, default=0, help="first manifest line taken (default 0)")
     p.add_argument(
-        "--no-vad", action="store_true", help="decode every frame (as stage 13 was judged)"
+        "--vad",
+        action=argparse.BooleanOptionalAction,
+        default=VAD_DEFAULT,
+        help="gate frames away from speech as transcribe can (asr.vad; default: %(default)s)",
     )
     p.add_argument("--json", type=Path, help="also write the figures here")
     args = p.parse_args()
-    t = Transcriber.load(args.model, vad=not args.no_vad)
+    t = Transcriber.load(args.model, vad=args.vad)
     start = time.perf_counter()
     result = {
         "model": str(args.model or "checkpoints/default"),
         "decoder": t.resolve_decoder(args.decoder),
         "vad": t.vad,
         "noise_only": noise_only(t, args.decoder, args.noise_clips),
-        "padded": padded(t, args.decoder, args.manifest, args.every, args.levels),
+        "padded": padded(t, args.decoder, args.manifest, args.every, args.levels, args.offset),
     }
     result["seconds"] = round(time.perf_counter() - start, 1)
     text = json.dumps(result, indent=2)
