@@ -862,15 +862,16 @@ def _add_decoder_args(p: argparse.ArgumentParser, default: str = "auto") -> None
 
 def _add_vad_arg(p: argparse.ArgumentParser) -> None:
     """--vad/--no-vad, shared by transcribe and evaluate (stream always listens for speech)."""
-    from asr.vad import VAD_DEFAULT
+    from asr.vad import SPEECH_LEAD_SECONDS, SPEECH_TAIL_SECONDS, VAD_DEFAULT
 
     p.add_argument(
         "--vad",
         action=argparse.BooleanOptionalAction,
         default=VAD_DEFAULT,
-        help="decode frames away from any speech the pause detector hears (0.3 s before, "
-        "0.5 s after) as silence, so no words are read into pauses or room noise; "
-        "--no-vad decodes every frame (default: %(default)s)",
+        help="decode frames away from any speech the pause detector hears "
+        f"({SPEECH_LEAD_SECONDS:g} s before, {SPEECH_TAIL_SECONDS:g} s after) as silence, so "
+        "no words are read into pauses or room noise; --no-vad decodes every frame "
+        "(default: %(default)s)",
     )
 
 

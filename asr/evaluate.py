@@ -136,7 +136,9 @@ def evaluate(
     )
     result.model = str(model_dir if model_dir is not None else default_model_dir())
     result.manifest = str(manifest)
-    result.decoder = transcriber.describe_decoder(decoder, beam_width)
+    result.decoder = transcriber.describe_decoder(decoder, beam_width) + (
+        ", speech gate (asr.vad)" if vad else ""
+    )
     result.skipped = skipped
     if report is not None:
         write_report(result, report, force)

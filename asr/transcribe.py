@@ -138,16 +138,16 @@ class Transcriber:
             lm = model_dir / LM_NAME if (model_dir / LM_NAME).is_file() else None
         if word_lm == "auto":
             word_lm = model_dir / WORDS_NAME if (model_dir / WORDS_NAME).is_file() else None
-        words = {"word_lm": word_lm, "hotwords": hotwords, "word_weight": word_weight, "vad": vad}
+        options = {"word_lm": word_lm, "hotwords": hotwords, "word_weight": word_weight, "vad": vad}
         if uses_tflite(model_dir, runtime):
             from asr.tflite_runtime import TfliteModel
 
-            return cls(TfliteModel(model_dir / TFLITE_NAME), config, lm, **words)
+            return cls(TfliteModel(model_dir / TFLITE_NAME), config, lm, **options)
         if uses_onnx(model_dir, runtime):
-            return cls(OnnxModel(model_dir / ONNX_NAME), config, lm, **words)
+            return cls(OnnxModel(model_dir / ONNX_NAME), config, lm, **options)
         from asr.modelio import load_inference_model
 
-        return cls(load_inference_model(model_dir, config), config, lm, **words)
+        return cls(load_inference_model(model_dir, config), config, lm, **options)
 
     @property
     def lm(self) -> CharLM | None:
@@ -212,7 +212,7 @@ class Transcriber:
 
     @property
     def samples_per_output_frame(self) -> int:
-        """Samples per model output frame (feature hop x time reduction; 320 for the shipped
+        """Samples per model output frame (feature hop x time reduction; 480 for the shipped
         model): windows whose edges lie on this grid give frames aligned with the whole's."""
         hop = round(self.config.features.sample_rate / self.config.features.frames_per_second)
         return hop * self.config.model.time_reduction
@@ -238,10 +238,7 @@ class Transcriber:
 
         ``audio`` is a sample array or a AudioStream, which is read one window at a time.
         """
-        if isinstance(audio, np.ndarray):
-            total, read = len(audio), lambda a, b: audio[a:b]
-        else:
-            total, read = audio.num_samples, audio.read
+        total, read = _reader(audio)
         rate = self.config.features.sample_rate
         unit = self.samples_per_output_frame
         window = max(1, round(WINDOW_SECONDS * rate / unit))
@@ -503,26 +500,29 @@ class Transcriber:
         """``logits`` with frames far from speech made blank when ``vad`` is on (asr.vad)."""
         if not self.vad:
             return logits
-        keep = speech_mask(self.frame_energies(audio), len(logits), self.seconds_per_output_frame)
+        keep = speech_mask(self.energies(audio), len(logits), self.seconds_per_output_frame)
         return blank_outside(logits, keep)
 
-    def frame_energies(self, audio: np.ndarray | AudioStream) -> np.ndarray:
-        """dBFS per output frame of a sample array or stream (a last partial frame is
-        padded with its edge sample), read in blocks of whole frames."""
+    def energies(self, audio: np.ndarray | AudioStream) -> np.ndarray:
+        """dBFS per output frame of a sample array or stream (a last shorter frame too), read
+        in blocks of whole frames. A streamed file is decoded a second time for it."""
         unit = self.samples_per_output_frame
-        if isinstance(audio, np.ndarray):
-            total, read = len(audio), lambda a, b: audio[a:b]
-        else:
-            total, read = audio.num_samples, audio.read
+        total, read = _reader(audio)
         block = unit * max(1, round(ENERGY_BLOCK_SECONDS * self.config.features.sample_rate / unit))
-        parts = []
-        for start in range(0, total, block):
-            samples = np.asarray(read(start, min(start + block, total)), np.float32)
-            tail = (-len(samples)) % unit
-            if tail and len(samples):
-                samples = np.pad(samples, (0, tail), mode="edge")
-            parts.append(frame_energies(samples, unit))
+        parts = [
+            frame_energies(read(start, min(start + block, total)), unit, partial=True)
+            for start in range(0, total, block)
+        ]
         return np.concatenate(parts) if parts else np.zeros(0)
+
+
+def _reader(
+    audio: np.ndarray | AudioStream,
+) -> tuple[int, Callable[[int, int], np.ndarray]]:
+    """(samples in all, read(start, stop)) of a sample array or an AudioStream."""
+    if isinstance(audio, np.ndarray):
+        return len(audio), lambda a, b: audio[a:b]
+    return audio.num_samples, audio.read
 
 
 def _batches(order: np.ndarray, frames: Sequence[int]) -> Iterable[list[int]]:

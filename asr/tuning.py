@@ -55,7 +55,7 @@ def _logits(transcriber, manifest: str | os.PathLike):
     rate = transcriber.config.features.sample_rate
     signals = [load_audio(u.audio_filepath, rate) for u in utts]
     logits = transcriber.signal_logits(signals)
-    # gated as transcribe gates them, so the weights are tuned on what decoding will see
+    # gated as transcribe gates them by default (asr.vad.VAD_DEFAULT): tuned on what it sees
     logits = [transcriber.gate(s, lg) for s, lg in zip(signals, logits, strict=True)]
     return logits, [normalize_text(u.text) for u in utts]
 

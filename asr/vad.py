@@ -1,10 +1,10 @@
 """Which stretches of audio hold speech: a frame's energy against a running noise floor.
 
 Used twice. Live, ``asr stream`` judges frames as they arrive (``PauseDetector``) to end a
-segment at a pause and to show text only from speech on. Offline, ``asr transcribe`` judges a
-whole recording at once (``speech_mask``) and decodes frames far from any speech as blank,
-because a CTC model may read words into room noise or a long pause (stage 13 does: 60 of 60
-noise-only clips got text, docs/EXPERIMENTS.md "Stage 14").
+segment at a pause and to show text only from speech on. Offline, ``asr transcribe --vad``
+judges a whole recording at once (``speech_mask``) and decodes frames away from any speech as
+blank, because a CTC model may read words into room noise or a long pause (stage 13 does: 60
+of 60 noise-only clips got text, docs/EXPERIMENTS.md "Stage 14").
 
 Pure NumPy; frames are model output frames (30 ms for the shipped model).
 """
@@ -26,6 +26,9 @@ SILENCE_DBFS = -100.0  # what digital silence reads as (log of zero, clamped)
 FLOOR_RISE_DB_PER_SECOND = 3.0
 MIN_FLOOR_DBFS = -70.0  # digital silence must not make the faintest hiss count as speech
 SPEECH_MARGIN_DB = 12.0  # a frame this far above the floor is speech (vowels: 30-50 dB)
+# Offline the floor starts at this percentile of the whole recording's frame energies, not at
+# its first frame: a trimmed clip that opens and closes on speech still has quieter gaps.
+FLOOR_START_PERCENTILE = 10.0
 # Text may come from this long before the first and after the last speech frame of a
 # stretch: soft first and last sounds (an "f", a trailing "s") sit under the margin, and
 # under noise a word's end fades into it sooner than its start rises out of it.
@@ -36,10 +39,14 @@ SPEECH_TAIL_SECONDS = 0.5
 VAD_DEFAULT = False
 
 
-def frame_energies(samples: np.ndarray, frame: int) -> np.ndarray:
-    """dBFS of each whole ``frame``-sample frame of float samples in [-1, 1]."""
-    frames = np.asarray(samples, np.float32)[: len(samples) // frame * frame].reshape(-1, frame)
-    power = np.mean(np.square(frames, dtype=np.float64), axis=1)
+def frame_energies(samples: np.ndarray, frame: int, partial: bool = False) -> np.ndarray:
+    """dBFS of each whole ``frame``-sample frame of float samples in [-1, 1]; ``partial``: a
+    last shorter frame too (its own samples' power)."""
+    samples = np.asarray(samples, np.float32)
+    whole = len(samples) // frame * frame
+    power = np.mean(np.square(samples[:whole].reshape(-1, frame), dtype=np.float64), axis=1)
+    if partial and whole < len(samples):
+        power = np.append(power, np.mean(np.square(samples[whole:], dtype=np.float64)))
     return np.maximum(10 * np.log10(np.maximum(power, 1e-30)), SILENCE_DBFS)
 
 
@@ -66,18 +73,15 @@ class PauseDetector:
 
 
 def speech_frames(energies: np.ndarray, frame_seconds: float) -> np.ndarray:
-    """Boolean per frame: speech heard by the detector run forwards or backwards.
-
-    Both ways, because a detector learns its floor from the first frames it sees: run
-    forwards only, a recording that opens mid-word would lose that word.
-    """
+    """Boolean per frame: speech to the pause detector, its floor starting at the
+    recording's ``FLOOR_START_PERCENTILE``-th percentile energy (started at the first frame,
+    as live, a recording that opens mid-word would lose that word)."""
     energies = np.asarray(energies, np.float64)
-
-    def one_way(values: np.ndarray) -> np.ndarray:
-        detector = PauseDetector(frame_seconds)
-        return np.array([detector.is_speech(float(e)) for e in values], dtype=bool)
-
-    return one_way(energies) | one_way(energies[::-1])[::-1]
+    if not len(energies):
+        return np.zeros(0, bool)
+    start = max(float(np.percentile(energies, FLOOR_START_PERCENTILE)), MIN_FLOOR_DBFS)
+    detector = PauseDetector(frame_seconds, floor=start)
+    return np.array([detector.is_speech(float(e)) for e in energies], dtype=bool)
 
 
 def speech_mask(

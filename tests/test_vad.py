@@ -45,17 +45,24 @@ def test_frame_energies_reads_dbfs() -> None:
     assert e.shape == (33,)
     np.testing.assert_allclose(e, -23.0, atol=0.3)
     assert frame_energies(np.zeros(960), 480).tolist() == [-100.0, -100.0]
+    short = np.concatenate([np.zeros(480), np.full(100, 0.1)])  # a last frame of 100 samples
+    assert frame_energies(short, 480).tolist() == [-100.0]
+    np.testing.assert_allclose(frame_energies(short, 480, partial=True), [-100.0, -20.0])
 
 
-def test_speech_frames_both_ways() -> None:
-    """Noise, a word, noise: the word only. A recording that opens mid-word keeps that word:
-    the detector run forwards learns its floor from it, the one run backwards does not."""
+def test_speech_frames() -> None:
+    """Noise, a word, noise: the word only. A recording that opens mid-word keeps that word,
+    which a detector starting its floor at the first frame (as live) would lose; so does a
+    trimmed clip that is speech from its first frame to its last, with quieter gaps."""
     energies = np.array([-60.0] * 20 + [-20.0] * 10 + [-60.0] * 20)
     assert np.flatnonzero(speech_frames(energies, FRAME)).tolist() == list(range(20, 30))
     opens_loud = energies[20:]
     assert np.flatnonzero(speech_frames(opens_loud, FRAME)).tolist() == list(range(10))
-    forwards = PauseDetector(FRAME)
-    assert not any(forwards.is_speech(e) for e in opens_loud)  # why both ways
+    live = PauseDetector(FRAME)
+    assert not any(live.is_speech(e) for e in opens_loud)
+    syllables = np.tile([-20.0, -20.0, -20.0, -40.0], 10)
+    assert speech_frames(syllables, FRAME).tolist() == (syllables == -20.0).tolist()
+    assert speech_frames(np.zeros(0), FRAME).shape == (0,)
 
 
 def test_speech_mask_pads_and_fits_the_frames() -> None:
@@ -121,10 +128,48 @@ def _wav(x: np.ndarray) -> Path:
 
 
 def test_noise_alone_gives_no_words(transcriber: Transcriber) -> None:
-    """Steady noise holds no speech, so nothing is decoded; without the gate the shipped
-    model reads letters into it (the reason for asr.vad)."""
+    """Steady noise holds no speech: every frame is gated, nothing is decoded (stage 13
+    reads letters into such noise without the gate: docs/EXPERIMENTS.md)."""
     for dbfs in (-70.0, -50.0, -30.0):
-        assert transcriber.transcribe(_noise(3.0, dbfs), decoder="greedy") == ""
+        x = _noise(3.0, dbfs)
+        logits = transcriber.signal_logits([x])[0]
+        gated = transcriber.gate(x, logits)
+        assert (gated.argmax(axis=1) == BLANK).all()
+        assert transcriber.transcribe(x, decoder="greedy") == ""
+        assert transcriber.transcribe(x, decoder="beam") == ""  # with both LMs
+
+
+def test_tiny_and_trimmed_clips(transcriber: Transcriber) -> None:
+    """The shipped samples are trimmed (speech from first frame to last): the gate takes
+    nothing from them. Sub-frame and empty input decode to nothing without error."""
+    ungated = Transcriber(transcriber.model, transcriber.config, vad=False)
+    for path in sorted(SAMPLES.glob("*.*")):
+        if path.suffix in (".wav", ".flac"):
+            x = load_audio(path, RATE)
+            assert transcriber.transcribe(x, decoder="greedy") == ungated.transcribe(
+                x, decoder="greedy"
+            ), path
+    assert transcriber.transcribe(np.full(100, 0.1, np.float32), decoder="greedy") == ""
+
+
+def test_energies_of_arrays_and_streams_agree(
+    transcriber: Transcriber, clip, tmp_path: Path, monkeypatch
+) -> None:
+    """Read in blocks (here 0.5 s) from an array or streamed from disk, a last shorter frame
+    included: the same energies as in one piece."""
+    import soundfile as sf
+
+    import asr.transcribe as transcribe_module
+    from asr.audio import AudioStream
+
+    monkeypatch.setattr(transcribe_module, "ENERGY_BLOCK_SECONDS", 0.5)
+    x = clip[: len(clip) // 480 * 480 + 123]
+    whole = frame_energies(x, 480, partial=True)
+    np.testing.assert_allclose(transcriber.energies(x), whole)
+    path = tmp_path / "clip.wav"
+    sf.write(path, x, RATE, subtype="FLOAT")
+    with AudioStream(path, RATE) as stream:
+        np.testing.assert_allclose(transcriber.energies(stream), whole, atol=1e-3)
 
 
 def test_the_gate_keeps_the_speech_of_a_padded_clip(transcriber: Transcriber, clip) -> None:
@@ -136,6 +181,10 @@ def test_the_gate_keeps_the_speech_of_a_padded_clip(transcriber: Transcriber, cl
     (padded,) = transcriber.transcribe_files([_wav(bed)], decoder="greedy")
     assert padded.text == ungated.transcribe(bed, decoder="greedy")
     assert len(padded.words) >= 10  # "we do have a small amount of starship fuel ..."
+    keep = speech_mask(transcriber.energies(bed), len(bed) // 480, 0.03)
+    spf, end = 0.03, 2.0 + len(clip) / RATE
+    kept = np.flatnonzero(keep) * spf
+    assert 2.0 - SPEECH_LEAD_SECONDS - spf <= kept[0] and kept[-1] <= end + SPEECH_TAIL_SECONDS
     assert padded.words[0].start >= 2.0 - SPEECH_LEAD_SECONDS
     assert padded.words[-1].end <= 2.0 + len(clip) / RATE + SPEECH_TAIL_SECONDS
 
@@ -159,11 +208,12 @@ def test_long_files_are_gated_too(transcriber: Transcriber, clip, tmp_path: Path
 
 
 def test_no_vad_decodes_every_frame(transcriber: Transcriber) -> None:
-    """The gate is the only difference: the same logits, decoded whole without it."""
+    """The gate is the only difference: without it the same logits are decoded whole."""
     ungated = Transcriber(transcriber.model, transcriber.config, vad=False)
     x = _noise(3.0, -40.0, seed=3)
     logits = transcriber.signal_logits([x])[0]
     assert ungated.gate(x, logits) is logits
+    assert not np.array_equal(transcriber.gate(x, logits), logits)
     assert ungated.transcribe(x, decoder="greedy") == transcriber.decode(logits, "greedy")[0]
 
 

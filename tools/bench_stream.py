@@ -173,7 +173,7 @@ def latency(t: Transcriber, audio: np.ndarray, t0: float, arrivals, decoder: str
     shows up: spelled as offline decoding spells it (its k-th occurrence in the text so far,
     finals and partial), and as any word in its place (the text so far has that many words);
     how long after a segment's speech its final comes."""
-    words = t.decode(t.signal_logits([audio])[0], decoder)[2]
+    words = t.decode(t.gate(audio, t.signal_logits([audio])[0]), decoder)[2]
     shown: list[tuple[float, list[str]]] = []  # (arrival, words of the finals + the partial)
     done: list[str] = []
     for at, u in arrivals:

@@ -108,6 +108,8 @@ def main() -> int:
     )
     p.add_argument("--json", type=Path, help="also write the figures here")
     args = p.parse_args()
+    if args.offset < 0 or args.every < 1:
+        p.error("--offset must be >= 0 and --every >= 1")
     t = Transcriber.load(args.model, vad=args.vad)
     start = time.perf_counter()
     result = {
