@@ -38,9 +38,8 @@ from scipy.signal import resample_poly
 from asr.audio import DEFAULT_SAMPLE_RATE, MAX_SAMPLE_RATE, MIN_SAMPLE_RATE
 from asr.decoding import Decoder, log_softmax, split_at_blanks
 from asr.errors import AudioError
-from asr.text import BLANK
 from asr.transcribe import Transcriber, Word
-from asr.vad import SPEECH_LEAD_SECONDS, PauseDetector, frame_energies
+from asr.vad import SPEECH_LEAD_SECONDS, PauseDetector, blank_outside, frame_energies
 
 __all__ = [
     "CHUNK_SECONDS",
@@ -304,9 +303,7 @@ class StreamTranscriber:
         onset = self._segment.onset
         before = len(logits) if onset is None else onset - self.lead_in - self._segment.first
         if before > 0:
-            logits = logits.copy()
-            logits[:before] = -1e4
-            logits[:before, BLANK] = 0.0
+            logits = blank_outside(logits, np.arange(len(logits)) >= before)
         text, _, words = self.transcriber.decode(logits, self.decoder)
         return text, words
 
