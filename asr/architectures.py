@@ -81,6 +81,13 @@ ARCHITECTURES: dict[str, Architecture] = {
             _no_reduction,
         ),
         Architecture(
+            "matchbox",
+            CLASSIFY,
+            "asr.classifiers:build_matchbox",
+            "MatchboxNet: residual blocks of time-channel separable Conv1D, global pooling",
+            _no_reduction,
+        ),
+        Architecture(
             "lstm",
             CLASSIFY,
             "asr.classifiers:build_lstm",

@@ -68,12 +68,13 @@ def _train(
     [
         {"arch": "dense"},
         {"arch": "cnn"},
+        {"arch": "matchbox"},
         {"arch": "lstm", "frames": 0},
         {"arch": "crnn", "frames": 0},
         {"arch": "crnn", "frames": 0, "per_frame": True},
         {"arch": "cnn", "pitch": True},
     ],
-    ids=["dense", "cnn", "lstm", "crnn", "crnn_per_frame_variable_length", "cnn_pitch"],
+    ids=["dense", "cnn", "matchbox", "lstm", "crnn", "crnn_per_frame_variable_length", "cnn_pitch"],
 )
 def test_each_architecture_trains_saves_and_predicts(kw, tmp_path, model) -> None:
     out = _train(kw, tmp_path / "m", **model)

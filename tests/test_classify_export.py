@@ -34,6 +34,7 @@ ort = pytest.importorskip("onnxruntime", reason="checking an export needs onnxru
 TINY = {"units": 16, "filters": 8, "conv_layers": 2, "dropout": 0.0}
 KINDS = {
     "cnn": {"arch": "cnn"},  # features only, 99 frames: (B, C)
+    "matchbox": {"arch": "matchbox"},  # separable and dilated convs
     "lstm": {"arch": "lstm", "frames": 0},  # features + input_length, any length: (B, C)
     "lstm_per_frame": {"arch": "lstm", "frames": 100, "per_frame": True},  # (B, T, C)
     "crnn_per_frame": {"arch": "crnn", "frames": 100, "per_frame": True},  # slow to convert
@@ -86,7 +87,7 @@ def _clips(kw, split: str = "val") -> list[str]:
 
 @pytest.mark.parametrize(
     "kind",
-    ["cnn", "lstm", "lstm_per_frame", pytest.param("crnn_per_frame", marks=pytest.mark.slow)],
+    ["cnn", "matchbox", "lstm", "lstm_per_frame", pytest.param("crnn_per_frame", marks=pytest.mark.slow)],
 )
 def test_export_agrees_with_keras(kw, exported, kind: str) -> None:
     folder = exported(kind)
