@@ -1284,7 +1284,7 @@ def _add_classify_parser(sub) -> None:
         "--frames",
         type=int,
         help="pad or crop every clip to this many 10 ms frames (default 99); "
-        "0: variable length (lstm, crnn)",
+        "0: variable length (lstm, crnn, encoder)",
     )
     p.add_argument(
         "--per-frame", action="store_true", help="a label per frame (for detect); lstm and crnn"

@@ -64,7 +64,7 @@ class ModelConfig:
 class ClassifierModelConfig:
     """A classifier's shape (task "classify"): which family, how many frames, how wide.
 
-    ``frames`` > 0 pads or crops every clip to that many frames (dense and cnn need it);
+    ``frames`` > 0 pads or crops every clip to that many frames (dense, cnn and matchbox need it);
     0 feeds each clip at its own length, masked (recurrent families only).
     """
 

@@ -6,7 +6,7 @@ Why it works without graph surgery: model.keras holds only stock Keras layers an
 underneath for ONNX) converts it with a dynamic batch and time axis. Features stay in NumPy,
 as in ``Transcriber``; the exported graph maps ``{"features", "input_length"}`` to logits.
 
-A classifier directory (config.json task "classify") exports the same way: dense and cnn
+A classifier directory (config.json task "classify") exports the same way: dense, cnn and matchbox
 graphs take only ``features``, with the fixed frame count of ``config.model.frames``; lstm
 and crnn ones take ``features`` and ``input_length``. Their outputs are softmax
 probabilities, ``(B, C)`` per clip or ``(B, T, C)`` per frame, and the windows, averaging
@@ -19,7 +19,7 @@ run; builtins alone convert an RNN's time loop to TFLite ``WHILE`` subgraphs onl
 step's state has a static shape (the converter otherwise fails with "'tf.TensorListReserve'
 op requires element_shape to be static"), so a model with an RNN layer is exported with a
 batch of 1 and a dynamic time axis, and ``asr.tflite_runtime.TfliteModel`` runs a batch row
-by row. Models without one (dense, cnn) keep a dynamic batch.
+by row. Models without one (dense, cnn, matchbox) keep a dynamic batch.
 
 ``check_export`` runs the export beside Keras (onnxruntime, the LiteRT interpreter, or
 TensorFlow's SavedModel loader) and compares greedy transcripts (a classifier's predicted
@@ -141,7 +141,7 @@ def export_model(
 def _export_tflite(model, path: Path) -> None:
     """``model`` as a .tflite of builtin ops only (no Flex ops): batch 1 when it has an RNN
     layer (see the module docstring), else a dynamic batch; time stays dynamic unless the
-    model fixes it (dense/cnn classifiers)."""
+    model fixes it (fixed-frame classifiers)."""
     import keras
 
     if keras.backend.backend() != "tensorflow":
@@ -170,7 +170,7 @@ def _export_tflite(model, path: Path) -> None:
 
 
 def _warm_up(model) -> None:
-    """One call on a dummy batch of the inputs the model has (a dense/cnn classifier takes
+    """One call on a dummy batch of the inputs the model has (a fixed-frame classifier takes
     no lengths, and its fixed frame count), so Keras knows the model's input structure."""
     _, frames, dim = model.input["features"].shape
     batch = {"features": np.zeros((1, frames or 16, dim), np.float32)}

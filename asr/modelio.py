@@ -70,7 +70,7 @@ def load_inference_model(model_dir: Path, config: Config) -> keras.Model:
 
 
 def _expected_inputs(config: Config) -> set[str]:
-    """A CTC model and a recurrent classifier take lengths; dense/cnn classifiers don't."""
+    """A CTC model and a recurrent classifier take lengths; fixed-frame classifiers don't."""
     recurrent = getattr(config.model, "recurrent", True)
     return {"features", "input_length"} if recurrent else {"features"}
 

@@ -23,7 +23,7 @@ TFLITE_NAME = "model.tflite"  # asr export --format tflite (asr.tflite_runtime r
 # auto: ONNX when the directory and Python allow it; model.tflite runs only when asked for
 RUNTIMES = ("auto", "onnx", "tflite", "keras")
 CTC_INPUTS = frozenset({"features", "input_length"})
-# dense/cnn classifiers take only features (a fixed frame count); lstm/crnn also lengths
+# fixed-frame classifiers take only features (a fixed frame count); lstm/crnn also lengths
 CLASSIFIER_INPUTS = (frozenset({"features"}), CTC_INPUTS)
 
 
@@ -55,7 +55,7 @@ class OnnxModel:
         self.input_names = frozenset(inputs)
         shape = inputs["features"].shape
         self.input_dim = int(shape[-1])
-        # a fixed time axis (dense/cnn classifiers) is an int; a dynamic one a name or None
+        # a fixed time axis (fixed-frame classifiers) is an int; a dynamic one a name or None
         self.frames = shape[1] if len(shape) == 3 and isinstance(shape[1], int) else None
         self.output_dim = int(self.session.get_outputs()[0].shape[-1])
 

@@ -84,7 +84,7 @@ class TfliteModel:
         details = self.runner.get_input_details()
         shape = [int(d) for d in details["features"]["shape_signature"]]
         self.input_dim = shape[-1]
-        self.frames = shape[1] if len(shape) == 3 and shape[1] > 0 else None  # fixed: dense/cnn
+        self.frames = shape[1] if len(shape) == 3 and shape[1] > 0 else None  # fixed-frame
         self.batch = shape[0] if shape[0] > 0 else None  # 1 for a recurrent export
         if self.batch not in (None, 1):
             raise ConfigError(f"{path}: a fixed batch of {self.batch} is not supported")

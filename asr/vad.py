@@ -61,7 +61,12 @@ class PauseDetector:
     floor: float | None = None  # dBFS; set by the first frame
 
     def is_speech(self, energy_db: float) -> bool:
-        """Whether a frame of this energy is speech; then learn from it."""
+        """Whether a frame of this energy is speech; then learn from it. A frame at or
+        under ``min_floor_dbfs`` (digital silence: a dropout, zero padding, a device
+        starting up) is not speech and teaches nothing: learnt as the floor, it would make
+        the steady noise around it count as speech for seconds."""
+        if energy_db <= self.min_floor_dbfs:
+            return False
         if self.floor is None:
             self.floor = max(energy_db, self.min_floor_dbfs)
         speech = energy_db > self.floor + self.margin_db
@@ -79,7 +84,8 @@ def speech_frames(energies: np.ndarray, frame_seconds: float) -> np.ndarray:
     energies = np.asarray(energies, np.float64)
     if not len(energies):
         return np.zeros(0, bool)
-    start = max(float(np.percentile(energies, FLOOR_START_PERCENTILE)), MIN_FLOOR_DBFS)
+    heard = energies[energies > MIN_FLOOR_DBFS]  # digital silence says nothing of the room
+    start = float(np.percentile(heard, FLOOR_START_PERCENTILE)) if len(heard) else None
     detector = PauseDetector(frame_seconds, floor=start)
     return np.array([detector.is_speech(float(e)) for e in energies], dtype=bool)
 
@@ -113,6 +119,9 @@ def dilate(mask: np.ndarray, before: int, after: int) -> np.ndarray:
 def blank_outside(logits: np.ndarray, keep: np.ndarray) -> np.ndarray:
     """``logits`` with every frame not in ``keep`` made a certain blank (decoders then emit
     nothing there, and split pieces at those frames)."""
+    keep = np.asarray(keep, bool)
+    if len(keep) != len(logits):
+        raise ValueError(f"{len(keep)} keep flags for {len(logits)} frames")
     if keep.all():
         return logits
     out = np.array(logits, dtype=np.float32, copy=True)

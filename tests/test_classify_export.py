@@ -87,7 +87,13 @@ def _clips(kw, split: str = "val") -> list[str]:
 
 @pytest.mark.parametrize(
     "kind",
-    ["cnn", "matchbox", "lstm", "lstm_per_frame", pytest.param("crnn_per_frame", marks=pytest.mark.slow)],
+    [
+        "cnn",
+        "matchbox",
+        "lstm",
+        "lstm_per_frame",
+        pytest.param("crnn_per_frame", marks=pytest.mark.slow),
+    ],
 )
 def test_export_agrees_with_keras(kw, exported, kind: str) -> None:
     folder = exported(kind)

@@ -65,6 +65,30 @@ def test_speech_frames() -> None:
     assert speech_frames(np.zeros(0), FRAME).shape == (0,)
 
 
+def test_digital_silence_does_not_open_the_gate_over_noise() -> None:
+    """Zeros (a device starting up, zero padding, a dropout) next to steady noise: learnt as
+    the floor, they made the noise 'speech' for seconds; they are ignored instead."""
+    noise = np.random.default_rng(0).normal(0, 10 ** (-45 / 20), 6 * RATE)  # -45 dBFS hiss
+    frame = int(FRAME * RATE)
+    for samples in (
+        np.concatenate([np.zeros(3 * frame), noise]),  # zeros first
+        np.concatenate([noise[: 3 * RATE], np.zeros(frame), noise[3 * RATE :]]),  # a dropout
+        np.concatenate([np.zeros(RATE), noise[:RATE]]),  # half the recording zeros
+    ):
+        energies = frame_energies(samples, frame)
+        assert not speech_mask(energies, len(energies), FRAME).any()
+        live = PauseDetector(FRAME)
+        assert not any(live.is_speech(float(e)) for e in energies)
+    live = PauseDetector(FRAME)
+    assert not live.is_speech(-100.0) and live.floor is None  # nothing learnt from zeros
+    assert not live.is_speech(-45.0) and live.floor == -45.0
+    assert live.is_speech(-20.0)
+    with pytest.raises(ValueError, match="3 keep flags for 2 frames"):
+        blank_outside(np.zeros((2, 29)), np.ones(3, bool))
+    ints = blank_outside(np.zeros((2, 29)), np.array([1, 0]))  # 0/1 flags read as booleans
+    assert ints[0].tolist() == [0.0] * 29 and ints[1].argmax() == BLANK
+
+
 def test_speech_mask_pads_and_fits_the_frames() -> None:
     energies = np.array([-60.0] * 40 + [-20.0] * 5 + [-60.0] * 40)
     lead, tail = round(SPEECH_LEAD_SECONDS / FRAME), round(SPEECH_TAIL_SECONDS / FRAME)
