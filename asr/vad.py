@@ -62,10 +62,13 @@ class PauseDetector:
 
     def is_speech(self, energy_db: float) -> bool:
         """Whether a frame of this energy is speech; then learn from it. A frame at or
-        under ``min_floor_dbfs`` (digital silence: a dropout, zero padding, a device
-        starting up) is not speech and teaches nothing: learnt as the floor, it would make
-        the steady noise around it count as speech for seconds."""
+        under ``min_floor_dbfs`` (digital silence: a dropout, zero padding) is not speech
+        and never lowers a floor already learnt: taken as the floor, it would make the
+        steady noise around it count as speech for seconds. Before any floor is known it
+        sets the lowest one, so speech right after leading zeros counts at once."""
         if energy_db <= self.min_floor_dbfs:
+            if self.floor is None:
+                self.floor = self.min_floor_dbfs
             return False
         if self.floor is None:
             self.floor = max(energy_db, self.min_floor_dbfs)
