@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -157,6 +158,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
             coordinator=args.coordinator,
             num_processes=args.num_processes,
             process_id=args.process_id,
+            save_every=args.save_every,
         )
     )
     print(
@@ -791,6 +793,17 @@ def _stretch_fraction(value: str) -> float:
     return fraction
 
 
+def _minutes(value: str) -> float:
+    """--save-every: minutes, 0 or more."""
+    try:
+        minutes = float(value)
+    except ValueError:
+        minutes = -1.0
+    if not (minutes >= 0.0 and math.isfinite(minutes)):
+        raise argparse.ArgumentTypeError(f"expected minutes, 0 or more, got {value!r}")
+    return minutes
+
+
 def _share(value: str) -> float:
     """--noise-rows: a share of the batch in [0, 0.5]; past half a model learns more noise
     than speech."""
@@ -1004,6 +1017,14 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="leave out bad manifest lines, unreadable audio and transcripts too long for "
         "their audio (counted, and listed in OUT/skipped.txt) instead of stopping",
+    )
+    p.add_argument(
+        "--save-every",
+        type=_minutes,
+        default=30.0,
+        metavar="MINUTES",
+        help="also write a resume point every MINUTES inside an epoch, so a crash in a long "
+        "epoch loses at most that much (default 30; 0: at epoch ends only; one-process runs)",
     )
     p.set_defaults(func=_cmd_train)
 

@@ -258,6 +258,7 @@ class CTCBatches(keras.utils.PyDataset):
         augment: Sequence[Augmentation] = (),
         share: tuple[int, int] = (0, 1),
         edits: Sequence[BatchEdit] = (),
+        epoch: int = 0,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
@@ -273,23 +274,51 @@ class CTCBatches(keras.utils.PyDataset):
         self.augment = tuple(augment)
         self.edits = tuple(edits)  # lengths and labels may change: before the augmentations
         self.share = share  # (process, processes): this process feeds its slice of each batch
-        self._rng = np.random.default_rng(seed)
         self._seed = seed
-        self._pass = 0  # epochs since construction (on_epoch_end), part of each batch's seed
+        # The epoch whose batches these are (set_epoch moves on). Order and augmentation are
+        # functions of (seed, epoch) alone, so a run resumed in the middle of an epoch can
+        # rebuild that epoch's batches and skip the ones already trained on.
+        self.epoch = epoch
+        self._skip = (epoch, 0)  # (epoch, its first batches left out)
         self._frames = frame_lengths(examples.features)
         self._batches = self._make_batches()
 
     def _make_batches(self) -> list[np.ndarray]:
         """Group similar lengths; jitter the sort when shuffling so batches vary by epoch."""
+        rng = np.random.default_rng([self._seed, self.epoch])
         keys = self._frames.astype(np.float64)
         if self.shuffle:
-            keys = keys * self._rng.uniform(1 - SORT_JITTER, 1 + SORT_JITTER, size=keys.shape)
+            keys = keys * rng.uniform(1 - SORT_JITTER, 1 + SORT_JITTER, size=keys.shape)
         order = np.argsort(keys, kind="stable")
         stop = len(order) - (len(order) % self.batch_size if self.drop_remainder else 0)
         batches = [order[i : i + self.batch_size] for i in range(0, stop, self.batch_size)]
         if self.shuffle:
-            self._rng.shuffle(batches)
-        return self._distinct_first_two(batches)
+            rng.shuffle(batches)
+        batches = self._distinct_first_two(batches)
+        skip_epoch, done = self._skip
+        if done and skip_epoch == self.epoch:
+            batches = self._distinct_first_two(batches[done:])
+        return batches
+
+    def set_epoch(self, epoch: int) -> None:
+        """Batch for ``epoch`` (0-based). Training calls this as each epoch begins: Keras
+        also calls ``on_epoch_end`` before the first epoch, so counting those calls would
+        put every run one epoch out."""
+        if epoch != self.epoch:
+            self.epoch = epoch
+            self._batches = self._make_batches()
+
+    def skip(self, done: int) -> None:
+        """Leave out this epoch's first ``done`` batches (trained on before a resume point);
+        the rest keep their augmentation, and two of different widths go first again."""
+        if not 0 <= done < len(self._batches):
+            raise AsrError(
+                f"cannot resume after batch {done} of epoch {self.epoch + 1}: the training "
+                f"data now make {len(self._batches)} batches of {self.batch_size}; resume "
+                "with the same manifests and --batch-size"
+            )
+        self._skip = (self.epoch, done)
+        self._batches = self._make_batches()
 
     def _distinct_first_two(self, batches: list[np.ndarray]) -> list[np.ndarray]:
         """Put two batches that differ in padded width *and* label width first.
@@ -344,9 +373,12 @@ class CTCBatches(keras.utils.PyDataset):
             step = len(rows) // processes
             rows = rows[process * step : (process + 1) * step]
         batch = collate(self.examples, rows, self.model, widths)
-        # one generator per (epoch, batch, process): a batch is augmented the same however
-        # often and in whatever order the engine reads it (Keras peeks to infer its spec)
-        rng = np.random.default_rng([self._seed, self._pass, index, process])
+        # one generator per (epoch, batch, process), the batch named by its first utterance
+        # (unique within an epoch): a batch is augmented the same however often, in whatever
+        # order and at whatever position the engine reads it (Keras peeks to infer its spec;
+        # a resumed epoch skips batches)
+        first = int(self._batches[index][0])
+        rng = np.random.default_rng([self._seed, self.epoch, first, process])
         frames = self._frames[rows]
         if self.edits:
             need = np.array([min_frames_for_label(self.examples.labels[i]) for i in rows])
@@ -358,11 +390,6 @@ class CTCBatches(keras.utils.PyDataset):
         for augmentation in self.augment:
             augmentation(batch["features"], frames, rng)
         return batch
-
-    def on_epoch_end(self) -> None:
-        self._pass += 1
-        if self.shuffle:
-            self._batches = self._make_batches()
 
 
 class Augmentation(Protocol):

@@ -82,19 +82,21 @@ def _first_line(error: BaseException) -> str:
 
 
 def save_resume_state(
-    model_dir: Path, epoch: int, training: keras.Model, state: dict[str, Any]
+    model_dir: Path, epoch: int, training: keras.Model, state: dict[str, Any], batch: int = 0
 ) -> Path:
-    """Write weights, optimizer variables and ``state`` for ``epoch`` into a fresh folder,
-    then point DIR/resume/latest at it; older folders are removed afterwards."""
+    """Write weights, optimizer variables and ``state`` after ``epoch`` epochs (and ``batch``
+    batches of the next one) into a fresh folder, then point DIR/resume/latest at it; older
+    folders are removed afterwards."""
     root = Path(model_dir) / RESUME_DIR
     root.mkdir(parents=True, exist_ok=True)
-    target = root / f"epoch-{epoch:04d}"
+    target = root / (f"epoch-{epoch:04d}" + (f"-batch-{batch:06d}" if batch else ""))
     tmp = make_private_dir(root, ".epoch-")
     try:
         training.save_weights(tmp / "training.weights.h5")
         opt_values = [np.asarray(v) for v in training.optimizer.variables]
         np.savez(tmp / "optimizer.npz", *opt_values)
-        (tmp / "state.json").write_text(json.dumps({**state, "epoch": epoch}, indent=2))
+        saved = {**state, "epoch": epoch, "batch": batch}
+        (tmp / "state.json").write_text(json.dumps(saved, indent=2))
         if target.exists():
             shutil.rmtree(target)
         os.replace(tmp, target)

@@ -1,7 +1,8 @@
 """Training: features once, bucketed CTC batches, ``model.fit``, best-by-CER checkpoints.
 
 Each epoch ends with validation loss, CER and WER, a history.csv row, TensorBoard scalars
-(when TensorFlow is importable) and a resume point, so a crash loses at most one epoch.
+(when TensorFlow is importable) and a resume point; long epochs get one every --save-every
+minutes too, so a crash loses minutes of training, not an hour-long epoch.
 """
 
 from __future__ import annotations
@@ -94,6 +95,7 @@ class TrainOptions:
     process_id: int = 0
     lr_schedule: str = "constant"  # or "cosine": decay to COSINE_FLOOR x the rate by --epochs
     cmn: bool | None = None  # with init_from: switch per-utterance CMN (normalization refit)
+    save_every: float = 30.0  # minutes between resume points inside an epoch (0: none)
 
 
 @dataclass
@@ -346,7 +348,8 @@ def _fit(
             train_ex,
             config.model,
             options.batch_size,
-            seed=options.seed + epoch,
+            seed=options.seed,
+            epoch=epoch,
             drop_remainder=True,
             augment=augmentations,
             share=parallel.share,
@@ -363,20 +366,26 @@ def _fit(
             f"{options.learning_rate * COSINE_FLOOR:g} at epoch {options.epochs}"
         )
     state: dict[str, Any] = {"best_cer": math.inf, "best_wer": math.inf, "best_epoch": 0}
-    initial_epoch = 0
+    initial_epoch = done = 0
     if options.resume:
         folder = latest_resume_state(out)
         if folder is not None:
             with parallel.scope():
                 state = load_resume_state(folder, training)
-            initial_epoch = int(state["epoch"])
+            initial_epoch, done = int(state["epoch"]), int(state.pop("batch", 0))
             _truncate_history(out / HISTORY_NAME, initial_epoch)
-            if initial_epoch:
-                best = f"best val CER {state['best_cer']:.2%}"
-                log(f"resuming after epoch {initial_epoch} ({best})")
+            batches = train_batches(initial_epoch)  # the order that epoch would have had
+            best = f" (best val CER {state['best_cer']:.2%})" if initial_epoch else ""
+            if done:
+                log(
+                    f"resuming in epoch {initial_epoch + 1}, after {done} of its "
+                    f"{len(batches)} batches{best}"
+                )
+                batches.skip(done)
+            elif initial_epoch:
+                log(f"resuming after epoch {initial_epoch}{best}")
             else:
                 log("resuming at epoch 1, from the weights the run started with")
-            batches = train_batches(initial_epoch)  # the order that epoch would have had
         else:  # a run from before epoch-0 resume points, stopped in its first epoch
             log("no resume point (the run stopped in its first epoch): starting it over")
     else:
@@ -397,22 +406,40 @@ def _fit(
     monitor = EpochEnd(
         config, inference, training, val_batches, val_ex, tokenizer, out, state, batches, log
     )
-    monitor.parallel = parallel
+    monitor.parallel, monitor.done = parallel, done
     callbacks: list[keras.callbacks.Callback] = [monitor]
-    if options.progress and parallel.chief:
-        callbacks.insert(0, TqdmProgress(len(batches)))
+    # Collective saves cannot follow each process's own clock: one process only.
+    if options.save_every > 0 and parallel.num_processes == 1:
+        callbacks.append(MidEpochSave(out, training, monitor, options.save_every * 60))
+    progress = TqdmProgress(len(batches)) if options.progress and parallel.chief else None
+    if progress is not None:
+        callbacks.insert(0, progress)
     tensorboard = _tensorboard(out) if parallel.chief else None
     if tensorboard is not None:
         callbacks.append(tensorboard)
     if initial_epoch < options.epochs:
         try:
-            training.fit(
-                batches,
-                epochs=options.epochs,
-                initial_epoch=initial_epoch,
-                callbacks=callbacks,
-                verbose=0,
-            )
+            if done:  # the rest of the resumed epoch, then whole epochs from the next one on
+                training.fit(
+                    batches,
+                    epochs=initial_epoch + 1,
+                    initial_epoch=initial_epoch,
+                    callbacks=callbacks,
+                    verbose=0,
+                )
+                if not training.stop_training:
+                    initial_epoch += 1
+                    batches = monitor.train_batches = train_batches(initial_epoch)
+                    if progress is not None:
+                        progress.steps = len(batches)
+            if initial_epoch < options.epochs and not training.stop_training:
+                training.fit(
+                    batches,
+                    epochs=options.epochs,
+                    initial_epoch=initial_epoch,
+                    callbacks=callbacks,
+                    verbose=0,
+                )
         except Exception as e:
             if parallel.num_processes == 1 or "JaxRuntimeError" not in type(e).__name__:
                 raise
@@ -425,7 +452,9 @@ def _fit(
             ) from e
     if monitor.non_finite is not None:
         last_good = max(initial_epoch, monitor.last_epoch)
-        raise AsrError(_non_finite_message(monitor.non_finite, out, last_good))
+        resume = latest_resume_state(out)
+        kept = resume.name if resume is not None else None
+        raise AsrError(_non_finite_message(monitor.non_finite, out, last_good, kept))
     return TrainResult(
         epochs=max(initial_epoch, monitor.last_epoch),
         best_epoch=int(state["best_epoch"]),
@@ -450,18 +479,18 @@ def learning_rate(
     raise AsrError(f"unknown learning-rate schedule {schedule!r}; use one of {LR_SCHEDULES}")
 
 
-def _non_finite_message(where: tuple[int, int, float], out: Path, last_good: int) -> str:
+def _non_finite_message(
+    where: tuple[int, int, float], out: Path, last_good: int, resume: str | None
+) -> str:
     """Why training stopped on a NaN/inf loss, what was kept, and what to try."""
     epoch, batch, loss = where
     at = f"epoch {epoch}, batch {batch}" if batch else f"epoch {epoch}"
-    kept = (
-        f"{out} holds the model and resume point of epoch {last_good}"
-        if last_good
-        else f"no epoch finished, nothing was saved in {out}"
-    )
+    model = f"the model of epoch {last_good}" if last_good else "no model (no epoch finished)"
+    point = f"resume point {resume}" if resume else "no resume point"
     return (
-        f"training loss became {loss} at {at}; stopped, nothing of that epoch was saved "
-        f"({kept}); lower --learning-rate and --resume, or check the data for broken audio"
+        f"training loss became {loss} at {at}; stopped before saving anything after it "
+        f"({out} holds {model} and {point}); lower --learning-rate and --resume, or check "
+        "the data for broken audio"
     )
 
 
@@ -592,10 +621,12 @@ class EpochEnd(keras.callbacks.Callback):
         self.last_xrt = 0.0
         self.blank_epochs = 0
         self.epoch = 0
+        self.done = 0  # batches of the running epoch trained before this fit (a resume)
         self.non_finite: tuple[int, int, float] | None = None  # (epoch, batch, loss)
         self.parallel: Parallel | None = None
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self.train_batches.set_epoch(epoch)  # before Keras reads the epoch's first batch
         self.audio_seconds = self.train_batches.audio_seconds()
         self.started = time.perf_counter()
         self.epoch = epoch
@@ -605,7 +636,7 @@ class EpochEnd(keras.callbacks.Callback):
         # epoch is saved and --resume restarts from the last good epoch.
         loss = float((logs or {}).get("loss", 0.0))
         if not math.isfinite(loss) and self.non_finite is None:
-            self.non_finite = (self.epoch + 1, batch + 1, loss)
+            self.non_finite = (self.epoch + 1, self.done + batch + 1, loss)
             self.model.stop_training = True
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
@@ -643,6 +674,7 @@ class EpochEnd(keras.callbacks.Callback):
             + ("  [saved best]" if improved else "")
         )
         self._warn_if_blank(hyps, epoch + 1)
+        self.done = 0  # the next epoch starts from its first batch
 
     def _append_history(self, row: list) -> None:
         append_history(self.out / HISTORY_NAME, HISTORY_FIELDS, row)
@@ -656,3 +688,27 @@ class EpochEnd(keras.callbacks.Callback):
                 "validation utterance; train longer, check that transcripts match the "
                 "audio, or lower the conv stride"
             )
+
+
+class MidEpochSave(keras.callbacks.Callback):
+    """A resume point every ``seconds`` inside an epoch (weights, optimizer, batches done),
+    so a crash in a long epoch loses minutes, not the epoch. The best model is still chosen
+    at epoch ends only, by validation."""
+
+    def __init__(self, out: Path, training, monitor: EpochEnd, seconds: float) -> None:
+        super().__init__()
+        self.out, self.training, self.monitor, self.seconds = out, training, monitor, seconds
+        self.epoch = 0
+        self.last = time.perf_counter()
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self.epoch = epoch
+        self.last = time.perf_counter()
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        if time.perf_counter() - self.last < self.seconds or self.monitor.non_finite:
+            return
+        if batch + 1 < len(self.monitor.train_batches):  # the epoch's end saves the last one
+            done = self.monitor.done + batch + 1
+            save_resume_state(self.out, self.epoch, self.training, self.monitor.state, done)
+        self.last = time.perf_counter()

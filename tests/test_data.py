@@ -19,6 +19,7 @@ from asr.data import (
     label_width,
     prepare_examples,
 )
+from asr.errors import AsrError
 from asr.features import FeatureConfig, Normalizer, frequency_warp
 from asr.text import Tokenizer
 
@@ -74,10 +75,55 @@ def test_drop_remainder_and_reshuffle() -> None:
     assert all(len(batches.batch_indices(b)) == 4 for b in range(2))
     first = [tuple(batches.batch_indices(b)) for b in range(2)]
     orders = set()
-    for _ in range(5):
-        batches.on_epoch_end()
+    for epoch in range(1, 6):
+        batches.set_epoch(epoch)
         orders.add(tuple(tuple(batches.batch_indices(b)) for b in range(2)))
     assert len(orders | {tuple(first)}) > 1
+
+
+def _epoch_batches(batches: CTCBatches) -> dict[tuple[int, ...], np.ndarray]:
+    """Each batch's utterances -> its (augmented) features, whatever its position."""
+    return {
+        tuple(batches.batch_indices(b).tolist()): batches[b]["features"]
+        for b in range(len(batches))
+    }
+
+
+def test_an_epoch_is_rebuilt_alike_from_its_number_and_resumes_where_it_stopped() -> None:
+    """A run resumed in epoch 3 must see epoch 3's batches, augmented alike, as the run
+    that got there without stopping; skipping the batches already trained on leaves
+    exactly the rest (and the first two still differ in width for TensorFlow)."""
+    model = ModelConfig(conv_stride=2)
+    rng = np.random.default_rng(4)
+    frames = rng.integers(40, 400, size=48).tolist()
+    data = _feature_set(frames, ["a" * int(rng.integers(3, f // 5)) for f in frames])
+    ex = prepare_examples(data, Normalizer.fit(data.features), Tokenizer(), model)
+
+    def make(epoch: int) -> CTCBatches:
+        augment = (SpecAugment(13),)
+        return CTCBatches(ex, model, batch_size=4, seed=7, epoch=epoch, augment=augment)
+
+    running = make(0)
+    running.set_epoch(2)
+    third = _epoch_batches(running)
+    rebuilt = make(2)
+    assert [tuple(rebuilt.batch_indices(b)) for b in range(len(rebuilt))] == list(third)
+    assert third.keys() != _epoch_batches(make(1)).keys()  # epochs differ
+
+    done = [tuple(rebuilt.batch_indices(b).tolist()) for b in range(5)]
+    rebuilt.skip(5)
+    rest = _epoch_batches(rebuilt)
+    assert len(rest) == len(third) - 5
+    assert set(rest) == set(third) - set(done)
+    for key, features in rest.items():
+        np.testing.assert_array_equal(features, third[key])
+    assert rebuilt[0]["features"].shape[1] != rebuilt[1]["features"].shape[1]
+    rebuilt.set_epoch(2)  # Keras' epoch-begin: the skip holds for the epoch it was made in
+    assert _epoch_batches(rebuilt).keys() == rest.keys()
+    rebuilt.set_epoch(3)
+    assert len(rebuilt) == len(third) and _epoch_batches(rebuilt).keys() != third.keys()
+    with pytest.raises(AsrError, match="resume with the same manifests and --batch-size"):
+        make(2).skip(len(third))
 
 
 def test_audio_seconds_counts_only_batched_utterances() -> None:
@@ -128,11 +174,11 @@ def test_first_two_batches_differ_in_both_widths(seed: int) -> None:
     data = _feature_set(frames, texts)
     ex = prepare_examples(data, Normalizer.fit(data.features), Tokenizer(), model)
     batches = CTCBatches(ex, model, batch_size=4, seed=seed, drop_remainder=True)
-    for _ in range(2):
+    for epoch in range(2):
+        batches.set_epoch(epoch)
         first, second = batches[0], batches[1]
         assert first["features"].shape[1] != second["features"].shape[1]
         assert first["labels"].shape[1] != second["labels"].shape[1]
-        batches.on_epoch_end()
 
 
 def test_label_width_follows_the_time_width() -> None:

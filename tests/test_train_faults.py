@@ -22,7 +22,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from e2e_support import ROOT, Corpus, history_epochs, one_line_error, read_history, train_argv
+from e2e_support import (
+    BUCKETED_FLAGS,
+    ROOT,
+    Corpus,
+    history_epochs,
+    one_line_error,
+    read_history,
+    train_argv,
+)
 
 import asr.train
 from asr.cli import main
@@ -43,9 +51,9 @@ def _env() -> dict[str, str]:
 
 def _latest_epoch(out: Path) -> int:
     pointer = out / "resume" / "latest"
-    try:
-        return int(pointer.read_text().strip().removeprefix("epoch-"))
-    except (OSError, ValueError):
+    try:  # epoch-0002, or epoch-0002-batch-000005 inside epoch 3
+        return int(pointer.read_text().strip().split("-")[1])
+    except (OSError, ValueError, IndexError):
         return 0
 
 
@@ -168,6 +176,45 @@ def test_a_run_stopped_in_its_first_epoch_resumes_from_its_starting_weights(
     assert history_epochs(out) == [1, 2]
 
 
+def test_a_crash_inside_an_epoch_resumes_after_the_last_batch_saved(
+    corpus: Corpus,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """--save-every writes resume points between batches; a crash in epoch 2 resumes there
+    and trains only that epoch's remaining batches: every batch of every epoch exactly once,
+    by the optimizer's step count."""
+    out = tmp_path / "run"
+    argv = train_argv(corpus, out, 3, "--save-every", "1e-6", flags=BUCKETED_FLAGS)
+    real_getitem = CTCBatches.__getitem__
+
+    def power_cut(self: CTCBatches, index: int) -> dict[str, np.ndarray]:
+        if self.shuffle and self.epoch == 1 and index == 2:
+            raise RuntimeError("power cut")
+        return real_getitem(self, index)
+
+    monkeypatch.setattr(CTCBatches, "__getitem__", power_cut)
+
+    with pytest.raises(Exception, match="power cut"), contextlib.redirect_stdout(io.StringIO()):
+        main(argv)
+    latest = (out / "resume" / "latest").read_text().strip()
+    done = int(re.fullmatch(r"epoch-0001-batch-(\d{6})", latest)[1])
+    assert 1 <= done <= 2  # Keras may read a batch ahead of the one it trains
+    assert history_epochs(out) == [1]
+    assert sorted(p.name for p in (out / "resume").iterdir()) == [latest, "latest"]
+
+    monkeypatch.undo()
+    capsys.readouterr()
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main([*argv, "--resume"]) == 0
+    err = capsys.readouterr().err
+    assert f"resuming in epoch 2, after {done} of its 3 batches" in err, err
+    assert history_epochs(out) == [1, 2, 3]
+    assert _optimizer_steps(out) == 3 * 3
+    assert (out / "resume" / "latest").read_text().strip() == "epoch-0003"
+
+
 def test_stale_temp_files_of_a_killed_save_are_removed(corpus: Corpus, tmp_path: Path) -> None:
     out = tmp_path / "run"
     with contextlib.redirect_stdout(io.StringIO()):
@@ -215,7 +262,7 @@ def test_nan_loss_stops_before_anything_is_saved(
     # Keras may fetch a batch ahead, so the poisoned one lands in epoch 2 or 3
     bad = int(re.search(r"training loss became nan at epoch (\d+), batch 1;", err)[1])
     assert bad >= 2
-    assert f"resume point of epoch {bad - 1})" in err
+    assert f"the model of epoch {bad - 1} and resume point epoch-{bad - 1:04d})" in err
     assert "--learning-rate" in err and "--resume" in err
     assert history_epochs(out) == list(range(1, bad))
     assert _latest_epoch(out) == bad - 1
