@@ -484,6 +484,7 @@ def train_classifier(options: ClassifyTrainOptions) -> ClassifyTrainResult:
             epochs=options.epochs,
             initial_epoch=initial_epoch,
             callbacks=callbacks,
+            shuffle=False,  # the batches shuffle themselves, from --seed (Keras' would not)
             verbose=0,
         )
     if monitor.non_finite is not None:

@@ -279,7 +279,7 @@ class CTCBatches(keras.utils.PyDataset):
         # functions of (seed, epoch) alone, so a run resumed in the middle of an epoch can
         # rebuild that epoch's batches and skip the ones already trained on.
         self.epoch = epoch
-        self._skip = (epoch, 0)  # (epoch, its first batches left out)
+        self._skip: tuple[int, frozenset[int]] = (epoch, frozenset())  # (epoch, batches done)
         self._frames = frame_lengths(examples.features)
         self._batches = self._make_batches()
 
@@ -294,11 +294,10 @@ class CTCBatches(keras.utils.PyDataset):
         batches = [order[i : i + self.batch_size] for i in range(0, stop, self.batch_size)]
         if self.shuffle:
             rng.shuffle(batches)
-        batches = self._distinct_first_two(batches)
         skip_epoch, done = self._skip
         if done and skip_epoch == self.epoch:
-            batches = self._distinct_first_two(batches[done:])
-        return batches
+            batches = [b for b in batches if int(b[0]) not in done]
+        return self._distinct_first_two(batches)
 
     def set_epoch(self, epoch: int) -> None:
         """Batch for ``epoch`` (0-based). Training calls this as each epoch begins: Keras
@@ -308,16 +307,29 @@ class CTCBatches(keras.utils.PyDataset):
             self.epoch = epoch
             self._batches = self._make_batches()
 
-    def skip(self, done: int) -> None:
-        """Leave out this epoch's first ``done`` batches (trained on before a resume point);
+    def trained(self, count: int) -> list[int]:
+        """Names of the epoch's batches done once the first ``count`` of this list are
+        trained (with any skipped before): each batch is named by its first utterance."""
+        _, done = self._skip
+        return sorted([*done, *(int(b[0]) for b in self._batches[:count])])
+
+    def resumable_after(self, count: int) -> bool:
+        """Whether the batches left after ``count`` can be fed again on their own: under
+        TensorFlow they need two of different widths to lead (see _distinct_first_two)."""
+        rest = self._batches[count:]
+        return 0 < len(rest) and (len(rest) < 3 or self._distinct_pair(rest) is not None)
+
+    def skip(self, done: Sequence[int]) -> None:
+        """Leave out the epoch's batches named in ``done`` (trained before a resume point);
         the rest keep their augmentation, and two of different widths go first again."""
-        if not 0 <= done < len(self._batches):
+        names = {int(b[0]) for b in self._batches}
+        if not set(done) <= names or len(done) >= len(names):
             raise AsrError(
-                f"cannot resume after batch {done} of epoch {self.epoch + 1}: the training "
-                f"data now make {len(self._batches)} batches of {self.batch_size}; resume "
-                "with the same manifests and --batch-size"
+                f"cannot resume inside epoch {self.epoch + 1}: its resume point names batches "
+                f"these data do not make in {len(names)} batches of {self.batch_size}; resume "
+                "with the same manifests, --batch-size and --seed"
             )
-        self._skip = (self.epoch, done)
+        self._skip = (self.epoch, frozenset(int(n) for n in done))
         self._batches = self._make_batches()
 
     def _distinct_first_two(self, batches: list[np.ndarray]) -> list[np.ndarray]:
@@ -328,8 +340,15 @@ class CTCBatches(keras.utils.PyDataset):
         then fails inside ``model.fit``. Such a pair exists whenever the corpus has two widths
         of each kind (any two batches that disagree must otherwise share a row or column).
         """
-        if len(batches) < 3:
+        pair = self._distinct_pair(batches) if len(batches) >= 3 else None
+        if pair is None:
             return batches
+        i, j = pair
+        rest = [b for k, b in enumerate(batches) if k not in (i, j)]
+        return [batches[i], batches[j], *rest]
+
+    def _distinct_pair(self, batches: list[np.ndarray]) -> tuple[int, int] | None:
+        """Two batches whose widths disagree wherever the list's widths vary at all."""
         shapes = [self._widths(b) for b in batches]
         times = {t for t, _ in shapes}
         labels = {lab for _, lab in shapes}
@@ -337,9 +356,8 @@ class CTCBatches(keras.utils.PyDataset):
             for j in range(i + 1, len(shapes)):
                 t1, l1 = shapes[j]
                 if (t0 != t1 or len(times) == 1) and (l0 != l1 or len(labels) == 1):
-                    rest = [b for k, b in enumerate(batches) if k not in (i, j)]
-                    return [batches[i], batches[j], *rest]
-        return batches
+                    return i, j
+        return None
 
     def _widths(self, idx: np.ndarray) -> tuple[int, int]:
         """Padded (frames, labels) widths that collate() will give batch ``idx``."""

@@ -372,7 +372,9 @@ def _fit(
         if folder is not None:
             with parallel.scope():
                 state = load_resume_state(folder, training)
-            initial_epoch, done = int(state["epoch"]), int(state.pop("batch", 0))
+            initial_epoch, trained = int(state["epoch"]), state.pop("trained", [])
+            state.pop("batch", None)
+            done = len(trained)
             _truncate_history(out / HISTORY_NAME, initial_epoch)
             batches = train_batches(initial_epoch)  # the order that epoch would have had
             best = f" (best val CER {state['best_cer']:.2%})" if initial_epoch else ""
@@ -381,7 +383,7 @@ def _fit(
                     f"resuming in epoch {initial_epoch + 1}, after {done} of its "
                     f"{len(batches)} batches{best}"
                 )
-                batches.skip(done)
+                batches.skip(trained)
             elif initial_epoch:
                 log(f"resuming after epoch {initial_epoch}{best}")
             else:
@@ -410,7 +412,7 @@ def _fit(
     callbacks: list[keras.callbacks.Callback] = [monitor]
     # Collective saves cannot follow each process's own clock: one process only.
     if options.save_every > 0 and parallel.num_processes == 1:
-        callbacks.append(MidEpochSave(out, training, monitor, options.save_every * 60))
+        callbacks.append(MidEpochSave(out, monitor, options.save_every * 60))
     progress = TqdmProgress(len(batches)) if options.progress and parallel.chief else None
     if progress is not None:
         callbacks.insert(0, progress)
@@ -425,6 +427,7 @@ def _fit(
                     epochs=initial_epoch + 1,
                     initial_epoch=initial_epoch,
                     callbacks=callbacks,
+                    shuffle=False,  # CTCBatches orders each epoch itself, by (seed, epoch)
                     verbose=0,
                 )
                 if not training.stop_training:
@@ -438,6 +441,7 @@ def _fit(
                     epochs=options.epochs,
                     initial_epoch=initial_epoch,
                     callbacks=callbacks,
+                    shuffle=False,  # CTCBatches orders each epoch itself, by (seed, epoch)
                     verbose=0,
                 )
         except Exception as e:
@@ -451,10 +455,10 @@ def _fit(
                 f"run continues after epoch {saved}"
             ) from e
     if monitor.non_finite is not None:
-        last_good = max(initial_epoch, monitor.last_epoch)
         resume = latest_resume_state(out)
         kept = resume.name if resume is not None else None
-        raise AsrError(_non_finite_message(monitor.non_finite, out, last_good, kept))
+        best = int(state["best_epoch"])
+        raise AsrError(_non_finite_message(monitor.non_finite, out, best, kept))
     return TrainResult(
         epochs=max(initial_epoch, monitor.last_epoch),
         best_epoch=int(state["best_epoch"]),
@@ -480,16 +484,16 @@ def learning_rate(
 
 
 def _non_finite_message(
-    where: tuple[int, int, float], out: Path, last_good: int, resume: str | None
+    where: tuple[int, int, float], out: Path, best_epoch: int, resume: str | None
 ) -> str:
     """Why training stopped on a NaN/inf loss, what was kept, and what to try."""
     epoch, batch, loss = where
     at = f"epoch {epoch}, batch {batch}" if batch else f"epoch {epoch}"
-    model = f"the model of epoch {last_good}" if last_good else "no model (no epoch finished)"
+    model = f"the best model, of epoch {best_epoch}" if best_epoch else "no model yet"
     point = f"resume point {resume}" if resume else "no resume point"
     return (
         f"training loss became {loss} at {at}; stopped before saving anything after it "
-        f"({out} holds {model} and {point}); lower --learning-rate and --resume, or check "
+        f"({out} holds {model}, and {point}); lower --learning-rate and --resume, or check "
         "the data for broken audio"
     )
 
@@ -695,9 +699,9 @@ class MidEpochSave(keras.callbacks.Callback):
     so a crash in a long epoch loses minutes, not the epoch. The best model is still chosen
     at epoch ends only, by validation."""
 
-    def __init__(self, out: Path, training, monitor: EpochEnd, seconds: float) -> None:
+    def __init__(self, out: Path, monitor: EpochEnd, seconds: float) -> None:
         super().__init__()
-        self.out, self.training, self.monitor, self.seconds = out, training, monitor, seconds
+        self.out, self.monitor, self.seconds = out, monitor, seconds
         self.epoch = 0
         self.last = time.perf_counter()
 
@@ -708,7 +712,17 @@ class MidEpochSave(keras.callbacks.Callback):
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         if time.perf_counter() - self.last < self.seconds or self.monitor.non_finite:
             return
-        if batch + 1 < len(self.monitor.train_batches):  # the epoch's end saves the last one
-            done = self.monitor.done + batch + 1
-            save_resume_state(self.out, self.epoch, self.training, self.monitor.state, done)
+        # Not after the epoch's last batch (its end saves), nor where the batches left could
+        # not be fed on their own (TensorFlow's spec from two batches); it tries again later.
+        batches = self.monitor.train_batches
+        if not batches.resumable_after(batch + 1):
+            return
+        # self.model, not the model held at construction: under JAX reading it first copies
+        # the trainer's live state back into the variables (they are stale in an epoch).
+        training = self.model
+        if not all(np.isfinite(np.asarray(v)).all() for v in training.trainable_variables):
+            return  # a NaN update shows in the loss only a batch later: keep the last point
+        trained = batches.trained(batch + 1)
+        state = {**self.monitor.state, "trained": trained}
+        save_resume_state(self.out, self.epoch, training, state, len(trained))
         self.last = time.perf_counter()
