@@ -24,6 +24,7 @@ LR=${LR:-3e-4}  # peak of the cosine schedule
 SYNTH_COPIES=${SYNTH_COPIES:-1}  # times the synthetic corpus is given per epoch
 STRETCH=${STRETCH:-0}  # asr train --stretch: a random tempo change per utterance, up to +-STRETCH
 NOISE_ROWS=${NOISE_ROWS:-0}  # asr train --noise-rows: this share of rows becomes noise, label empty
+SAVE_EVERY=${SAVE_EVERY:-30}  # asr train --save-every: minutes between resume points in an epoch
 # more packs to train on, e.g. EXTRA=cache/big_channel.pack (the synthetic corpus through
 # random rooms, noise and phone lines: tools/augment_corpus.py, then asr pack)
 EXTRA=${EXTRA:-}
@@ -80,7 +81,7 @@ for pack in $EXTRA; do
 done
 args=(--train "${train[@]}" --val cache/real_dev.pack
       --out "$OUT" --epochs "$EPOCHS" --learning-rate "$LR" --lr-schedule cosine --skip-invalid
-      --stretch "$STRETCH" --noise-rows "$NOISE_ROWS")
+      --stretch "$STRETCH" --noise-rows "$NOISE_ROWS" --save-every "$SAVE_EVERY")
 if [ -f "$OUT/config.json" ]; then
   asr train "${args[@]}" --resume
 elif [ -n "$CONFIG" ]; then
