@@ -53,6 +53,6 @@ run mkdir -p "$OUT"
 # every setting the stage script reads is named, so none leaks in from the caller's shell
 run env OUT="$OUT/model" INIT= EPOCHS=20 WORDS="$OUT/words.arpa" \
   CONFIG=data/recipes/capacity_256x4s3.json EXTRA= LR=1e-3 SOURCES="uqm fotaq bass" \
-  SYNTH_COPIES=2 STRETCH=0 NOISE_ROWS=0 \
+  SYNTH_COPIES=2 STRETCH=0 NOISE_ROWS=0 SAVE_EVERY=30 \
   TUNE=corpora/dev_mixed.jsonl LM=1 bash tools/real_speech_stage.sh
 echo "the model: $OUT/model (asr transcribe --model $OUT/model ...)"
