@@ -1505,9 +1505,9 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_ERROR
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
         print(f"asr {args.command}: interrupted", file=sys.stderr)
-        return 130
+        return getattr(e, "exit_code", 130)  # 143 for a SIGTERM that asr train caught
 
 
 if __name__ == "__main__":

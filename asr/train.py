@@ -12,8 +12,10 @@ import csv
 import dataclasses
 import math
 import os
+import signal
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -411,49 +413,53 @@ def _fit(
     monitor.parallel, monitor.done = parallel, done
     callbacks: list[keras.callbacks.Callback] = [monitor]
     # Collective saves cannot follow each process's own clock: one process only.
+    saver = None
     if options.save_every > 0 and parallel.num_processes == 1:
-        callbacks.append(MidEpochSave(out, monitor, options.save_every * 60))
+        saver = MidEpochSave(out, monitor, options.save_every * 60)
+        callbacks.append(saver)
     progress = TqdmProgress(len(batches)) if options.progress and parallel.chief else None
     if progress is not None:
         callbacks.insert(0, progress)
     tensorboard = _tensorboard(out) if parallel.chief else None
     if tensorboard is not None:
         callbacks.append(tensorboard)
+    signals = saver.stop_on_signals() if saver is not None else contextlib.nullcontext()
     if initial_epoch < options.epochs:
-        try:
-            if done:  # the rest of the resumed epoch, then whole epochs from the next one on
-                training.fit(
-                    batches,
-                    epochs=initial_epoch + 1,
-                    initial_epoch=initial_epoch,
-                    callbacks=callbacks,
-                    shuffle=False,  # CTCBatches orders each epoch itself, by (seed, epoch)
-                    verbose=0,
-                )
-                if not training.stop_training:
-                    initial_epoch += 1
-                    batches = monitor.train_batches = train_batches(initial_epoch)
-                    if progress is not None:
-                        progress.steps = len(batches)
-            if initial_epoch < options.epochs and not training.stop_training:
-                training.fit(
-                    batches,
-                    epochs=options.epochs,
-                    initial_epoch=initial_epoch,
-                    callbacks=callbacks,
-                    shuffle=False,  # CTCBatches orders each epoch itself, by (seed, epoch)
-                    verbose=0,
-                )
-        except Exception as e:
-            if parallel.num_processes == 1 or "JaxRuntimeError" not in type(e).__name__:
-                raise
-            saved = max(initial_epoch, monitor.last_epoch)
-            n = parallel.num_processes
-            raise ProcessLost(
-                f"process {parallel.process_id} of {n}: another process died or lost contact "
-                f"({str(e).splitlines()[0][:200]}); start all {n} again with --resume: the "
-                f"run continues after epoch {saved}"
-            ) from e
+        with signals:
+            try:
+                if done:  # the rest of the resumed epoch, then whole epochs from the next one on
+                    training.fit(
+                        batches,
+                        epochs=initial_epoch + 1,
+                        initial_epoch=initial_epoch,
+                        callbacks=callbacks,
+                        shuffle=False,  # CTCBatches orders each epoch itself, by (seed, epoch)
+                        verbose=0,
+                    )
+                    if not training.stop_training:
+                        initial_epoch += 1
+                        batches = monitor.train_batches = train_batches(initial_epoch)
+                        if progress is not None:
+                            progress.steps = len(batches)
+                if initial_epoch < options.epochs and not training.stop_training:
+                    training.fit(
+                        batches,
+                        epochs=options.epochs,
+                        initial_epoch=initial_epoch,
+                        callbacks=callbacks,
+                        shuffle=False,  # CTCBatches orders each epoch itself, by (seed, epoch)
+                        verbose=0,
+                    )
+            except Exception as e:
+                if parallel.num_processes == 1 or "JaxRuntimeError" not in type(e).__name__:
+                    raise
+                saved = max(initial_epoch, monitor.last_epoch)
+                n = parallel.num_processes
+                raise ProcessLost(
+                    f"process {parallel.process_id} of {n}: another process died or lost contact "
+                    f"({str(e).splitlines()[0][:200]}); start all {n} again with --resume: the "
+                    f"run continues after epoch {saved}"
+                ) from e
     if monitor.non_finite is not None:
         resume = latest_resume_state(out)
         kept = resume.name if resume is not None else None
@@ -694,23 +700,58 @@ class EpochEnd(keras.callbacks.Callback):
             )
 
 
+class Stopped(KeyboardInterrupt):
+    """Training stopped on SIGINT or SIGTERM after saving a resume point."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.exit_code = 128 + signum
+
+
 class MidEpochSave(keras.callbacks.Callback):
     """A resume point every ``seconds`` inside an epoch (weights, optimizer, batches done),
-    so a crash in a long epoch loses minutes, not the epoch. The best model is still chosen
-    at epoch ends only, by validation."""
+    so a crash in a long epoch loses minutes, not the epoch; and one on Ctrl-C or SIGTERM
+    before stopping, so those lose nothing. The best model is still chosen at epoch ends
+    only, by validation."""
 
     def __init__(self, out: Path, monitor: EpochEnd, seconds: float) -> None:
         super().__init__()
         self.out, self.monitor, self.seconds = out, monitor, seconds
         self.epoch = 0
         self.last = time.perf_counter()
+        self.signal: int | None = None  # a stop asked for, honoured at the next batch end
+
+    @contextlib.contextmanager
+    def stop_on_signals(self):
+        """While training: the first SIGINT/SIGTERM asks for a save and a stop; a second
+        one stops at once (KeyboardInterrupt), as a stuck run must still be stoppable."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def ask(signum: int, frame) -> None:
+            if self.signal is not None:
+                raise KeyboardInterrupt
+            self.signal = signum
+            self.monitor.log(
+                f"{signal.Signals(signum).name}: saving a resume point after this batch, "
+                "then stopping (again to stop at once)"
+            )
+
+        old = {s: signal.signal(s, ask) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for s, handler in old.items():
+                signal.signal(s, handler)
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self.epoch = epoch
         self.last = time.perf_counter()
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        if time.perf_counter() - self.last < self.seconds or self.monitor.non_finite:
+        due = time.perf_counter() - self.last >= self.seconds or self.signal is not None
+        if not due or self.monitor.non_finite:
             return
         # Not after the epoch's last batch (its end saves), nor where the batches left could
         # not be fed on their own (TensorFlow's spec from two batches); it tries again later.
@@ -724,5 +765,17 @@ class MidEpochSave(keras.callbacks.Callback):
             return  # a NaN update shows in the loss only a batch later: keep the last point
         trained = batches.trained(batch + 1)
         state = {**self.monitor.state, "trained": trained}
-        save_resume_state(self.out, self.epoch, training, state, len(trained))
+        folder = save_resume_state(self.out, self.epoch, training, state, len(trained))
         self.last = time.perf_counter()
+        self._stop_if_asked(folder)
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if not self.monitor.non_finite:  # the epoch's own resume point is written by now
+            self._stop_if_asked(latest_resume_state(self.out))
+
+    def _stop_if_asked(self, folder: Path | None) -> None:
+        if self.signal is None:
+            return
+        where = f"resume point {folder.name}" if folder is not None else "no resume point"
+        self.monitor.log(f"stopped; {self.out} holds {where}: continue with --resume")
+        raise Stopped(self.signal)

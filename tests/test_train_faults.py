@@ -12,6 +12,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -218,6 +219,45 @@ def test_crashes_inside_an_epoch_resume_after_the_last_batch_saved(
     assert history_epochs(out) == [1, 2]
     assert _optimizer_steps(out) == 2 * 6
     assert (out / "resume" / "latest").read_text().strip() == "epoch-0002"
+
+
+def test_sigterm_saves_a_resume_point_then_stops(
+    corpus: Corpus,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A SIGTERM (or Ctrl-C) in the middle of epoch 2 costs nothing: a resume point is
+    written after the batch in flight, the exit status is 143, and --resume carries on."""
+    out = tmp_path / "run"
+    flags = ("--batch-size", "4", "--learning-rate", "3e-3", "--jobs", "1")
+    argv = train_argv(corpus, out, 2, flags=flags)
+    real_getitem = CTCBatches.__getitem__
+    sent = []
+
+    def terminate(self: CTCBatches, index: int) -> dict[str, np.ndarray]:
+        if self.shuffle and self.epoch == 1 and index == 1 and not sent:
+            sent.append(index)
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real_getitem(self, index)
+
+    monkeypatch.setattr(CTCBatches, "__getitem__", terminate)
+    capsys.readouterr()
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(argv) == 128 + signal.SIGTERM
+    err = capsys.readouterr().err
+    latest = (out / "resume" / "latest").read_text().strip()
+    done = int(re.fullmatch(r"epoch-0001-batch-(\d{6})", latest)[1])
+    assert "SIGTERM: saving a resume point after this batch" in err, err
+    assert f"holds resume point {latest}: continue with --resume" in err
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler is gone again
+
+    monkeypatch.undo()
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main([*argv, "--resume"]) == 0
+    assert f"resuming in epoch 2, after {done} of its 6 batches" in capsys.readouterr().err
+    assert history_epochs(out) == [1, 2]
+    assert _optimizer_steps(out) == 2 * 6
 
 
 def test_stale_temp_files_of_a_killed_save_are_removed(corpus: Corpus, tmp_path: Path) -> None:
