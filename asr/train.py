@@ -424,32 +424,25 @@ def _fit(
     if tensorboard is not None:
         callbacks.append(tensorboard)
     signals = saver.stop_on_signals() if saver is not None else contextlib.nullcontext()
+
+    def fit(batches: CTCBatches, first: int, last: int) -> None:
+        # shuffle=False: CTCBatches orders each epoch itself, by (seed, epoch)
+        training.fit(
+            batches, epochs=last, initial_epoch=first, callbacks=callbacks, shuffle=False, verbose=0
+        )
+
     if initial_epoch < options.epochs:
         with signals:
             try:
                 if done:  # the rest of the resumed epoch, then whole epochs from the next one on
-                    training.fit(
-                        batches,
-                        epochs=initial_epoch + 1,
-                        initial_epoch=initial_epoch,
-                        callbacks=callbacks,
-                        shuffle=False,  # CTCBatches orders each epoch itself, by (seed, epoch)
-                        verbose=0,
-                    )
+                    fit(batches, initial_epoch, initial_epoch + 1)
                     if not training.stop_training:
                         initial_epoch += 1
                         batches = monitor.train_batches = train_batches(initial_epoch)
                         if progress is not None:
                             progress.steps = len(batches)
                 if initial_epoch < options.epochs and not training.stop_training:
-                    training.fit(
-                        batches,
-                        epochs=options.epochs,
-                        initial_epoch=initial_epoch,
-                        callbacks=callbacks,
-                        shuffle=False,  # CTCBatches orders each epoch itself, by (seed, epoch)
-                        verbose=0,
-                    )
+                    fit(batches, initial_epoch, options.epochs)
             except Exception as e:
                 if parallel.num_processes == 1 or "JaxRuntimeError" not in type(e).__name__:
                     raise
