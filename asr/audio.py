@@ -116,11 +116,22 @@ class _Source:
             return 0
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        """Move, or stay put where the OS would refuse (before the start, past 2**63)."""
+        """Move, or stay put where the OS would refuse (before the start, past 2**63).
+
+        Checked here, not left to the file: a BytesIO clamps a relative seek before the start
+        to 0 where lseek refuses, and libsndfile then parses bytes and paths differently.
+        """
+        here = self._file.tell()
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: here}.get(whence)
+        if base is None:  # SEEK_END: the length, without moving
+            base = self._file.seek(0, io.SEEK_END)
+            self._file.seek(here)
+        if base + offset < 0:
+            return here
         try:
             return self._file.seek(offset, whence)
         except (OSError, ValueError, OverflowError):
-            return self._file.tell()
+            return self._file.seek(here)
 
     def tell(self) -> int:
         """Position in bytes."""

@@ -315,6 +315,35 @@ def test_bytes_and_streams_equal_path(tmp_path: Path) -> None:
     assert audio_duration(path.read_bytes()) == audio_duration(path) == 3000 / 8000
 
 
+def _outcome(source: object) -> tuple[str, object]:
+    """What read_audio makes of a source: the samples, or the problem its error names."""
+    try:
+        return "audio", read_audio(source)[0].tolist()
+    except AudioError as exc:
+        return "error", str(exc).split(":", 1)[1].split(";")[0]
+
+
+@pytest.mark.parametrize("subtype", ["FLOAT", "PCM_16"])
+@pytest.mark.parametrize("frames", [0, 1])
+def test_damaged_header_reads_alike_from_path_and_bytes(
+    tmp_path: Path, subtype: str, frames: int
+) -> None:
+    """A W64 file cut short with its last bytes repeated makes libsndfile seek before the
+    start. A real file refuses that seek and a BytesIO used to clamp it to 0, so the same
+    bytes read from a path and from memory gave different results (found by the fuzz test)."""
+    buf = io.BytesIO()
+    sf.write(buf, np.zeros(frames, np.float32), 16000, format="W64", subtype=subtype)
+    whole, differ = buf.getvalue(), []
+    path = tmp_path / "cut.w64"
+    for cut in range(len(whole) - 40, len(whole)):
+        for tail in (8, 9, 10, 12):
+            data = whole[:cut] + whole[cut - tail : cut]
+            path.write_bytes(data)
+            if _outcome(path) != _outcome(data):
+                differ.append((cut, tail, _outcome(path), _outcome(data)))
+    assert not differ
+
+
 class _Unseekable(io.RawIOBase):
     """A pipe-like binary stream: readable, not seekable (as sys.stdin.buffer from a pipe)."""
 
