@@ -129,6 +129,8 @@ def test_equal_under_jax_too() -> None:
             "-m",
             "pytest",
             "-q",
+            "-n",
+            "0",
             "-p",
             "no:cacheprovider",
             str(here),
