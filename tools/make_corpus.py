@@ -14,11 +14,15 @@ pass the filters):
     python tools/make_corpus.py --text data/text/sentences.txt \\
         --text /usr/share/games/fortunes --out corpus --hours 5 --seed 0 --jobs 2
 
-Voices: every espeak-ng English accent crossed with every variant, and every flite voice
-(``asr.synth.list_voices``). Test uses held-out voices only: a seeded ~12% of the espeak-ng
-variant families (``klatt``..``klatt6`` count as one family) and one flite speaker
-(``kal`` and ``kal16`` are one speaker); train and val never hear them. Rate and pitch vary
-per utterance.
+Voices: every espeak-ng English accent (MBROLA's too, where ``mbrola`` and its voices are
+installed) crossed with every variant, every flite voice, and RHVoice's English voices where
+RHVoice is installed (``asr.synth.list_voices``; so the same command makes a different
+corpus on a machine with other engines, which ``recipe.json`` and ``voices.jsonl`` record).
+Test uses held-out voices only: a seeded ~12% of the espeak-ng variant families
+(``klatt``..``klatt6`` count as one family), one flite speaker and one more recorded speaker
+where there are others (RHVoice, MBROLA); a speaker held out is held out under every engine
+that speaks with their recordings (flite ``awb`` and RHVoice ``alan``; ``kal`` and
+``kal16``); train and val never hear them. Rate and pitch vary per utterance.
 
 Augmentation (train, and test with ``--augment-test``), drawn per utterance from the seed:
 sox reverb (random reverberance and room size), band-limiting (telephone ``sinc 300-3400``
