@@ -78,6 +78,11 @@ class _TextStreamError(AudioError, TypeError):
     """A text-mode stream: bad input for the CLI (one line) and a wrong type for callers."""
 
 
+# No audio file is a TiB: a seek past it comes from a damaged header, and where it lands
+# would depend on the filesystem's size limit (ext4: 16 TiB) for a path but not for bytes.
+_MAX_SEEK = 2**40
+
+
 class _Source:
     """An input as libsndfile's virtual I/O reads it, with the name errors use.
 
@@ -116,17 +121,18 @@ class _Source:
             return 0
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        """Move, or stay put where the OS would refuse (before the start, past 2**63).
+        """Move, or stay put where a file would refuse (before the start, past _MAX_SEEK).
 
         Checked here, not left to the file: a BytesIO clamps a relative seek before the start
-        to 0 where lseek refuses, and libsndfile then parses bytes and paths differently.
+        to 0 where lseek refuses, and moves to any far offset where a filesystem refuses past
+        its size limit, so libsndfile would parse bytes and paths differently.
         """
         here = self._file.tell()
         base = {io.SEEK_SET: 0, io.SEEK_CUR: here}.get(whence)
         if base is None:  # SEEK_END: the length, without moving
             base = self._file.seek(0, io.SEEK_END)
             self._file.seek(here)
-        if base + offset < 0:
+        if not 0 <= base + offset <= _MAX_SEEK:
             return here
         try:
             return self._file.seek(offset, whence)

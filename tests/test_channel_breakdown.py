@@ -83,3 +83,38 @@ def test_a_clean_manifest_out_of_order_is_refused(tmp_path: Path) -> None:
     argv = [str(manifest), "--clean", str(clean_manifest), "--pair", "m", str(rendered)]
     with pytest.raises(SystemExit, match="line 1: the rendered clip says 'aaaa bbbbb', the "):
         tool.main([*argv, str(clean)])
+
+
+def test_snr_bands_have_edges_where_the_numbers_say() -> None:
+    bands = [tool.snr_band(v) for v in (-3.0, 0.0, 9.9, 10.0, 20.0, 29.6, 30.0, 35.0)]
+    assert bands == [
+        "noise SNR -10-0 dB",
+        "noise SNR 0-10 dB",
+        "noise SNR 0-10 dB",
+        "noise SNR 10-20 dB",
+        "noise SNR 20-30 dB",
+        "noise SNR 20-30 dB",
+        "noise SNR 20-30 dB",
+        "noise SNR 30-40 dB",
+    ]
+
+
+def test_a_line_no_report_scored_is_left_out_and_a_bad_channel_is_named(tmp_path: Path) -> None:
+    manifest, clean_manifest, rendered, clean = _write(tmp_path)
+    for report in (rendered, clean):  # as asr evaluate does for a line with no words
+        per = json.loads(report.read_text())["per_utterance"]
+        kept = [u for u in per if not u["reference"].startswith("gggg")]
+        report.write_text(json.dumps({"per_utterance": kept}))
+    rows = tool.read_channels(manifest)
+    clips = tool.paired_errors(
+        rows,
+        tool.read_paths(clean_manifest),
+        (tool._per_utterance(rendered), tool._per_utterance(clean)),
+        ("r", "c"),
+    )
+    assert len(clips) == 3 and "gain:-5dB" not in [c[0] for c in clips]
+    lines = manifest.read_text().splitlines()
+    lines[2] = lines[2].replace("codec:GSM610", "noise:pink")
+    manifest.write_text("\n".join(lines) + "\n")
+    with pytest.raises(SystemExit, match=r"manifest.jsonl:3: not a rendered manifest line"):
+        tool.read_channels(manifest)
