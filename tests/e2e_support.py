@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import functools
+import importlib.util
 import io
 import json
 import math
 import shutil
+import sys
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -21,6 +25,18 @@ from asr.cli import main
 from asr.manifest import read_manifest
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+@functools.cache
+def load_tool(name: str) -> ModuleType:
+    """Import ``tools/NAME.py``, a script rather than a package module, once per process."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "tools" / f"{name}.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
 
 SENTENCES = [
     "The cat sat on the mat.",

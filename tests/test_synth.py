@@ -5,19 +5,16 @@ RHVoice is optional (``apt-get install rhvoice rhvoice-english``): its tests ski
 
 from __future__ import annotations
 
-import functools
-import importlib.util
 import json
 import os
 import shutil
-import sys
 import wave
 from pathlib import Path
 from types import ModuleType
 
 import numpy as np
 import pytest
-from e2e_support import one_line_error, run_cli
+from e2e_support import load_tool, one_line_error, run_cli
 
 from asr import synth
 from asr.errors import SynthError
@@ -226,15 +223,8 @@ def test_spoken_form_says_the_normalized_transcript(text: str) -> None:
     assert normalize_text(spoken) == normalize_text(text)
 
 
-@functools.cache
 def _make_corpus_module() -> ModuleType:
-    """Import tools/make_corpus.py, which is a script rather than a package module."""
-    spec = importlib.util.spec_from_file_location("make_corpus", ROOT / "tools/make_corpus.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["make_corpus"] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
+    return load_tool("make_corpus")
 
 
 @pytest.mark.parametrize(
@@ -616,3 +606,43 @@ def test_recipe_holds_out_recorded_speakers_across_engines() -> None:
         seen, held, chosen = split_voices(voices, random.Random(seed))
         assert {voice_speaker(v) for v in seen}.isdisjoint({voice_speaker(v) for v in held})
         assert len(chosen["recorded speakers"]) == 2, chosen
+
+
+def test_train_voices_drop_held_out_speakers_under_every_engine() -> None:
+    train_voices = _make_corpus_module().train_voices
+    held = [Voice("flite", "awb"), Voice("espeak-ng", "en-us+klatt")]
+    named = [Voice("rhvoice", "alan"), Voice("rhvoice", "bdl"), Voice("espeak-ng", "en-us+klatt")]
+    keep, dropped = train_voices(named, held)
+    assert keep == [Voice("rhvoice", "bdl")]  # alan is awb's speaker under RHVoice
+    assert dropped == ["rhvoice:alan", "espeak-ng:en-us+klatt"]
+    with pytest.raises(SynthError, match="held out for test.*flite:awb"):
+        train_voices([Voice("flite", "awb")], held)
+
+
+def test_recipe_train_voices_render_only_train_beside_the_same_test(tmp_path: Path) -> None:
+    """--train-voices with --splits train adds voices to a corpus: the same train sentences
+    drawn from, the same held-out test voices recorded, no val or test rendered."""
+    recipe = _make_corpus_module()
+    argv = ["--text", str(ROOT / "data/text/sentences.txt"), "--hours", "0.01", "--jobs", "2"]
+    assert recipe.main([*argv, "--out", str(tmp_path / "full")]) == 0
+    full = json.loads((tmp_path / "full" / "recipe.json").read_text())
+    seen_flite = sorted(
+        v
+        for v in ("flite:slt", "flite:rms", "flite:awb", "flite:kal")
+        if v not in full["voices"]["test_list"]
+    )[0]
+    extra = [*argv, "--out", str(tmp_path / "extra"), "--takes-seed", "3", "--splits", "train"]
+    assert recipe.main([*extra, "--train-voices", seen_flite]) == 0
+    made = json.loads((tmp_path / "extra" / "recipe.json").read_text())
+    assert made["splits_rendered"] == ["train"] and list(made["splits"]) == ["train"]
+    assert made["voices"]["held_out"] == full["voices"]["held_out"]
+    assert not (tmp_path / "extra" / "val.jsonl").exists()
+    assert not (tmp_path / "extra" / "test.jsonl").exists()
+    meta = [json.loads(ln) for ln in (tmp_path / "extra" / "voices.jsonl").read_text().splitlines()]
+    assert meta and {m["voice"] for m in meta} == {seen_flite}
+    full_texts = {
+        name: {json.loads(ln)["text"] for ln in (tmp_path / "full" / f"{name}.jsonl").open()}
+        for name in ("val", "test")
+    }
+    extra_texts = {json.loads(ln)["text"] for ln in (tmp_path / "extra" / "train.jsonl").open()}
+    assert not extra_texts & (full_texts["val"] | full_texts["test"])

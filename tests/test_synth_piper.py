@@ -10,7 +10,7 @@ import wave
 from pathlib import Path
 
 import pytest
-from e2e_support import one_line_error, run_cli
+from e2e_support import ROOT, load_tool, one_line_error, run_cli
 
 from asr import synth
 from asr.errors import SynthError
@@ -113,3 +113,17 @@ def test_corpus_with_piper(tmp_path: Path) -> None:
     assert [u.text for u in utts] == SENTENCES
     rows = [json.loads(ln) for ln in (tmp_path / "c" / "voices.jsonl").read_text().splitlines()]
     assert {r["voice"] for r in rows} == {"piper:joe"}
+
+
+def test_corpus_recipe_takes_piper_as_a_train_voice(tmp_path: Path) -> None:
+    """tools/make_corpus.py --train-voices piper: Piper's takes beside a corpus's test."""
+    recipe = load_tool("make_corpus")
+    text = ROOT / "data" / "text" / "sentences.txt"
+    out = tmp_path / "c"
+    argv = ["--text", str(text), "--out", str(out), "--hours", "0.01", "--train-voices", "piper"]
+    assert recipe.main([*argv, "--splits", "train", "--jobs", "2"]) == 0
+    made = json.loads((out / "recipe.json").read_text())
+    assert made["splits_rendered"] == ["train"] and "piper-tts" in made["engines"]
+    meta = [json.loads(ln) for ln in (out / "voices.jsonl").read_text().splitlines()]
+    assert meta and {m["voice"] for m in meta} == {"piper:joe"}
+    assert "piper:joe" not in made["voices"]["test_list"]

