@@ -4,20 +4,16 @@ on the installed game when it is there."""
 
 from __future__ import annotations
 
-import importlib.util
 import struct
-import sys
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pytest
+from e2e_support import load_tool
 
 ROOT = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("bass_corpus", ROOT / "tools" / "bass_corpus.py")
-bass = importlib.util.module_from_spec(_spec)
-sys.modules["bass_corpus"] = bass  # dataclasses look their module up while the file runs
-_spec.loader.exec_module(bass)
+bass = load_tool("bass_corpus")
 
 
 def test_index() -> None:

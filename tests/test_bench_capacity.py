@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
+from e2e_support import load_tool
 
 _TOOL = Path(__file__).resolve().parents[1] / "tools" / "bench_capacity.py"
-_spec = importlib.util.spec_from_file_location("bench_capacity", _TOOL)
-bench_capacity = importlib.util.module_from_spec(_spec)
-sys.modules["bench_capacity"] = bench_capacity
-_spec.loader.exec_module(bench_capacity)
+bench_capacity = load_tool("bench_capacity")
 
 
 def test_variants_parse_and_bad_ones_are_named() -> None:

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
+from e2e_support import load_tool
 
 ROOT = Path(__file__).resolve().parents[1]
-spec = importlib.util.spec_from_file_location("cb", ROOT / "tools/channel_breakdown.py")
-tool = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(tool)
+tool = load_tool("channel_breakdown")
 
 CLIPS = [  # channel, reference, rendered char errors, clean char errors (10 chars each)
     ("room noise:babble@6dB gain:-3dB", "aaaa bbbbb", 6, 2),

@@ -4,23 +4,17 @@ there."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import struct
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
+from e2e_support import load_tool
 
 ROOT = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location(
-    "drascula_corpus", ROOT / "tools" / "drascula_corpus.py"
-)
-dr = importlib.util.module_from_spec(_spec)
-sys.modules["drascula_corpus"] = dr
-_spec.loader.exec_module(dr)
+dr = load_tool("drascula_corpus")
 
 
 def text_block(strings: list[str]) -> bytes:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import importlib.util
 import io
 import json
 import re
@@ -17,6 +16,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
+from e2e_support import load_tool
 
 from asr.errors import AsrError
 from asr.evaluate import check_report_paths, report_paths, write_report
@@ -327,10 +327,7 @@ def test_cli_refuses_existing_report_and_bad_suffix(
 @functools.cache
 def _render_tool():
     """Import tools/render_report.py, a script rather than a package module."""
-    spec = importlib.util.spec_from_file_location("render_report", ROOT / "tools/render_report.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool("render_report")
 
 
 def _need_chromium():
@@ -380,9 +377,7 @@ def test_render_tool_says_how_to_install_chromium(
 
 
 def test_voice_breakdown_groups_a_report_by_engine_and_family(tmp_path: Path, capsys) -> None:
-    spec = importlib.util.spec_from_file_location("vb", ROOT / "tools/voice_breakdown.py")
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_tool("voice_breakdown")
     voices = {"a.wav": "espeak-ng:en-gb+steph2", "b.wav": "espeak-ng:en-us+Steph"}
     voices["c.wav"] = "flite:awb"
     (tmp_path / "voices.jsonl").write_text(

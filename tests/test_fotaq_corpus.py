@@ -4,21 +4,17 @@ a smoke test on the installed game when it is there."""
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import struct
-import sys
 from collections import Counter
 from pathlib import Path
 
 import pytest
 import soundfile as sf
+from e2e_support import load_tool
 
 ROOT = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("fotaq_corpus", ROOT / "tools" / "fotaq_corpus.py")
-fotaq = importlib.util.module_from_spec(_spec)
-sys.modules["fotaq_corpus"] = fotaq  # dataclasses look their module up while the file runs
-_spec.loader.exec_module(fotaq)
+fotaq = load_tool("fotaq_corpus")
 
 BANK_HEADER = b"AmBk" + bytes(16)  # the 20 bytes every .DOG/.CUT/.JAS starts with
 

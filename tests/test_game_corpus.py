@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
+from e2e_support import load_tool
+
 ROOT = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("game_corpus", ROOT / "tools" / "game_corpus.py")
-game = importlib.util.module_from_spec(_spec)
-sys.modules["game_corpus"] = game
-_spec.loader.exec_module(game)
+game = load_tool("game_corpus")
 
 
 def test_text_problem() -> None:

@@ -3,19 +3,17 @@ tested on is never trained on, and only characters with a stated gender are used
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+from e2e_support import load_tool
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
-_spec = importlib.util.spec_from_file_location("gender_corpus", ROOT / "tools" / "gender_corpus.py")
-gender = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(gender)
+gender = load_tool("gender_corpus")
 
 
 def test_real_clips_follow_the_corpus_splits(tmp_path: Path) -> None:

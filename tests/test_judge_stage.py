@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
+from e2e_support import load_tool
 
 ROOT = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("judge_stage", ROOT / "tools" / "judge_stage.py")
-judge_stage = importlib.util.module_from_spec(_spec)
-sys.modules["judge_stage"] = judge_stage
-_spec.loader.exec_module(judge_stage)
+judge_stage = load_tool("judge_stage")
 
 
 def _candidate(tmp_path: Path, cers: list[float]) -> Path:

@@ -3,25 +3,19 @@ named voices writes only the splits they belong to, with scaled take counts."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
-import sys
 from collections import Counter
 from pathlib import Path
 
 import pytest
 import soundfile as sf
+from e2e_support import load_tool
 
 from asr.synth import Voice
 
 ROOT = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location(
-    "keyword_corpus", ROOT / "tools" / "keyword_corpus.py"
-)
-keyword_corpus = importlib.util.module_from_spec(_spec)
-sys.modules["keyword_corpus"] = keyword_corpus
-_spec.loader.exec_module(keyword_corpus)
+keyword_corpus = load_tool("keyword_corpus")
 
 
 def test_a_speaker_keeps_its_split_across_engines() -> None:

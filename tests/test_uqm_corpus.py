@@ -3,21 +3,17 @@ times snapped to silence, text that is not read as written left out (on hand-mad
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import json
-import sys
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+from e2e_support import load_tool
 
 ROOT = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("uqm_corpus", ROOT / "tools" / "uqm_corpus.py")
-uqm = importlib.util.module_from_spec(_spec)
-sys.modules["uqm_corpus"] = uqm  # dataclasses look their module up while the file runs
-_spec.loader.exec_module(uqm)
+uqm = load_tool("uqm_corpus")
 
 RATE = 11025  # Hz, as the game's clips
 

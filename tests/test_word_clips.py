@@ -3,15 +3,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
+from e2e_support import load_tool
 
 from asr.audio import load_audio
 from asr.text import normalize_text
@@ -20,10 +19,7 @@ from asr.transcribe import Transcriber, Word
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data" / "samples" / "uqm_commander_001.flac"
 SAMPLE_TEXT = "We do have a small amount of Starship fuel which is of no use to our power systems."
-_spec = importlib.util.spec_from_file_location("word_clips", ROOT / "tools" / "word_clips.py")
-word_clips = importlib.util.module_from_spec(_spec)
-sys.modules["word_clips"] = word_clips
-_spec.loader.exec_module(word_clips)
+word_clips = load_tool("word_clips")
 
 
 @pytest.fixture(scope="module")
