@@ -393,6 +393,13 @@ class Classifier:
             samples, self.config.features.sample_rate, words, threshold, targets
         )
 
+    def label_clip_seconds(self) -> float:
+        """The least audio this clip model names a span from: its input's length, or
+        ``LABEL_CLIP_SECONDS`` for a variable-length model."""
+        if self.spec.frames:
+            return self.spec.frames * self.config.features.hop_seconds
+        return LABEL_CLIP_SECONDS
+
     def name_spans(
         self,
         samples: np.ndarray,
@@ -406,8 +413,7 @@ class Classifier:
         if not spans:
             return []
         samples, rate = self.samples(samples, rate), self.config.features.sample_rate
-        hop = self.config.features.hop_seconds
-        least = self.spec.frames * hop if self.spec.frames else LABEL_CLIP_SECONDS
+        least = self.label_clip_seconds()
         clips = []
         for span in spans:
             half = max(span.end - span.start, least) / 2

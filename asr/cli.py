@@ -11,6 +11,7 @@ import json
 import math
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 EXIT_ERROR = 2  # bad input or usage
@@ -290,9 +291,16 @@ def _emit(lines: list[str], output: Path | None) -> None:
         atomic_write_text(output, text)
 
 
-def _cmd_classify_predict(args: argparse.Namespace) -> int:
-    from asr.classify import Classifier, default_classifier_dir
+def _load_classifier(dirs: Sequence[str] | None, runtime: str):
+    """The classifier of one directory (default: the shipped keyword model), or an
+    ensemble averaging several."""
+    from asr.classify import default_classifier_dir
+    from asr.ensemble import load_classifier
 
+    return load_classifier(dirs or [default_classifier_dir()], runtime=runtime)
+
+
+def _cmd_classify_predict(args: argparse.Namespace) -> int:
     output = _open_output(args)
     failed: list[str] = []
 
@@ -303,7 +311,7 @@ def _cmd_classify_predict(args: argparse.Namespace) -> int:
     if args.top_k < 1:
         raise _usage(f"--top-k must be >= 1, got {args.top_k}")
     paths = _audio_paths(args.audio, report)
-    classifier = Classifier.load(args.model or default_classifier_dir(), runtime=args.runtime)
+    classifier = _load_classifier(args.model, args.runtime)
     results = classifier.predict_files(paths, top_k=args.top_k, on_error=report)
     if args.format == "json":
         rows = [
@@ -322,12 +330,12 @@ def _cmd_classify_predict(args: argparse.Namespace) -> int:
 
 
 def _cmd_classify_evaluate(args: argparse.Namespace) -> int:
-    from asr.classify import Classifier, default_classifier_dir, evaluate_classifier
+    from asr.classify import evaluate_classifier
     from asr.evaluate import check_report_paths, write_report
 
     if args.report:
         check_report_paths(args.report, args.force)
-    classifier = Classifier.load(args.model or default_classifier_dir(), runtime=args.runtime)
+    classifier = _load_classifier(args.model, args.runtime)
 
     def warn(problem: str) -> None:
         print(f"asr classify evaluate: skipped {problem}", file=sys.stderr)
@@ -364,9 +372,7 @@ def _cmd_classify_detect(args: argparse.Namespace) -> int:
         raise _usage(f"--threshold must be between 0 and 1, got {args.threshold}")
     paths = _audio_paths(args.audio, report)
     classifier = Classifier.load(args.model or default_classifier_dir(), runtime=args.runtime)
-    labeler = None
-    if args.label_with:
-        labeler = Classifier.load(args.label_with, runtime=args.runtime)
+    labeler = _load_classifier(args.label_with, args.runtime) if args.label_with else None
     lines: list[str] = []
     from asr.errors import AudioError
 
@@ -1389,7 +1395,12 @@ def _add_classify_parser(sub) -> None:
 
     p = actions.add_parser("predict", help="label audio files")
     p.add_argument("audio", nargs="+", help="audio files or directories")
-    p.add_argument("--model", help="classifier directory (default: the shipped keyword model)")
+    p.add_argument(
+        "--model",
+        action="append",
+        help="classifier directory (default: the shipped keyword model); give it again to "
+        "average several classifiers' probabilities (the same labels)",
+    )
     p.add_argument(
         "--format",
         choices=["text", "json"],
@@ -1404,7 +1415,12 @@ def _add_classify_parser(sub) -> None:
 
     p = actions.add_parser("evaluate", help="accuracy, per-class P/R/F1, confusion matrix")
     p.add_argument("--manifest", required=True, help="label manifest to score")
-    p.add_argument("--model", help="classifier directory (default: the shipped keyword model)")
+    p.add_argument(
+        "--model",
+        action="append",
+        help="classifier directory (default: the shipped keyword model); give it again to "
+        "average several classifiers' probabilities (the same labels)",
+    )
     p.add_argument(
         "--report",
         metavar="PATH",
@@ -1433,8 +1449,10 @@ def _add_classify_parser(sub) -> None:
     p.add_argument(
         "--label-with",
         metavar="DIR",
+        action="append",
         help="a whole-clip classifier (e.g. checkpoints/keywords) that names each span the "
-        "per-frame model finds; the per-frame model then only says where words are",
+        "per-frame model finds; the per-frame model then only says where words are; give it "
+        "again to average several",
     )
     p.add_argument(
         "--target",
@@ -1470,9 +1488,10 @@ def _needs_keras(args: argparse.Namespace) -> bool:
             from asr.transcribe import default_model_dir
         else:
             from asr.classify import default_classifier_dir as default_model_dir
+        models = args.model if isinstance(args.model, list) else [args.model or default_model_dir()]
+        dirs = [*models, *(getattr(args, "label_with", None) or [])]
         try:
-            model_dir = args.model or default_model_dir()
-            return not (uses_onnx(model_dir, args.runtime) or uses_tflite(model_dir, args.runtime))
+            return not all(uses_onnx(d, args.runtime) or uses_tflite(d, args.runtime) for d in dirs)
         except ConfigError:  # --runtime onnx where it cannot run: the command says why
             return True
     return args.command in ("train", "evaluate", "export", "classify", "pack") or bool(

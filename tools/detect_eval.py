@@ -26,6 +26,7 @@ import soundfile as sf  # noqa: E402
 from asr.audio import load_audio  # noqa: E402
 from asr.classify import Classifier, target_labels, voiced_frames  # noqa: E402
 from asr.classmetrics import event_score  # noqa: E402
+from asr.ensemble import load_classifier  # noqa: E402
 from asr.features import compute_features  # noqa: E402
 from asr.manifest import read_manifest  # noqa: E402
 
@@ -83,12 +84,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--files", type=int, default=10)
     parser.add_argument("--clips-per-file", type=int, default=40)
     parser.add_argument("--threshold", type=float, nargs="+", default=[0.5])
-    parser.add_argument("--label-with", type=Path, help="a clip model that names the spans")
+    parser.add_argument(
+        "--label-with",
+        type=Path,
+        nargs="+",
+        help="a clip model that names the spans (several: their probabilities averaged)",
+    )
     parser.add_argument("--tolerance", type=float, default=0.2, help="onset tolerance, s")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     classifier = Classifier.load(args.model)
-    labeler = Classifier.load(args.label_with) if args.label_with else None
+    labeler = load_classifier(args.label_with) if args.label_with else None
     files = build_long_files(
         classifier, args.manifest, args.out, args.files, args.clips_per_file, args.seed
     )
