@@ -393,12 +393,21 @@ class Classifier:
             samples, self.config.features.sample_rate, words, threshold, targets
         )
 
-    def label_clip_seconds(self) -> float:
-        """The least audio this clip model names a span from: its input's length, or
-        ``LABEL_CLIP_SECONDS`` for a variable-length model."""
-        if self.spec.frames:
-            return self.spec.frames * self.config.features.hop_seconds
-        return LABEL_CLIP_SECONDS
+    def span_probabilities(
+        self, samples: np.ndarray, rate: int, spans: Sequence[Span]
+    ) -> np.ndarray:
+        """(spans, classes): each span named from a clip of at least this model's input
+        length (``LABEL_CLIP_SECONDS`` for a variable-length model) centred on it."""
+        samples, rate = self.samples(samples, rate), self.config.features.sample_rate
+        hop = self.config.features.hop_seconds
+        least = self.spec.frames * hop if self.spec.frames else LABEL_CLIP_SECONDS
+        clips = []
+        for span in spans:
+            half = max(span.end - span.start, least) / 2
+            middle = (span.start + span.end) / 2
+            first = max(0, int((middle - half) * rate))
+            clips.append(samples[first : int((middle + half) * rate) + 1])
+        return self.clip_probabilities([self.features(c) for c in clips])
 
     def name_spans(
         self,
@@ -412,16 +421,8 @@ class Classifier:
         under ``threshold`` dropped."""
         if not spans:
             return []
-        samples, rate = self.samples(samples, rate), self.config.features.sample_rate
-        least = self.label_clip_seconds()
-        clips = []
-        for span in spans:
-            half = max(span.end - span.start, least) / 2
-            middle = (span.start + span.end) / 2
-            first = max(0, int((middle - half) * rate))
-            clips.append(samples[first : int((middle + half) * rate) + 1])
         wanted = set(targets if targets is not None else target_labels(self.labels))
-        probs = self.clip_probabilities([self.features(c) for c in clips])
+        probs = self.span_probabilities(samples, rate, spans)
         named = []
         for span, row in zip(spans, probs, strict=True):
             best = int(row.argmax())

@@ -359,7 +359,7 @@ def _cmd_classify_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_classify_detect(args: argparse.Namespace) -> int:
-    from asr.classify import Classifier, default_classifier_dir
+    from asr.classify import Classifier
 
     output = _open_output(args)
     failed: list[str] = []
@@ -370,8 +370,13 @@ def _cmd_classify_detect(args: argparse.Namespace) -> int:
 
     if not 0.0 < args.threshold < 1.0:
         raise _usage(f"--threshold must be between 0 and 1, got {args.threshold}")
+    if len(args.model) > 1:
+        raise _usage(
+            "detect finds spans with one per-frame --model; give several clip models with "
+            "--label-with to average their names for the spans"
+        )
     paths = _audio_paths(args.audio, report)
-    classifier = Classifier.load(args.model or default_classifier_dir(), runtime=args.runtime)
+    classifier = Classifier.load(args.model[0], runtime=args.runtime)
     labeler = _load_classifier(args.label_with, args.runtime) if args.label_with else None
     lines: list[str] = []
     from asr.errors import AudioError
@@ -1438,7 +1443,12 @@ def _add_classify_parser(sub) -> None:
 
     p = actions.add_parser("detect", help="time spans of target classes (per-frame models)")
     p.add_argument("audio", nargs="+", help="audio files or directories, of any length")
-    p.add_argument("--model", required=True, help="a classifier trained with --per-frame")
+    p.add_argument(
+        "--model",
+        required=True,
+        action="append",
+        help="a classifier trained with --per-frame (one; several clip models go to --label-with)",
+    )
     p.add_argument(
         "--threshold",
         type=float,

