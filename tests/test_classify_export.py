@@ -226,6 +226,15 @@ def test_runtime_choice_and_refusals(kw, exported, tmp_path) -> None:
     for name in ("config.json", "model.keras"):
         shutil.copy(cnn / name, keras_only / name)
     assert _needs_keras(parse(["classify", "predict", "--model", str(keras_only), "x.wav"]))
+    # an ensemble, or a labeler, with one member that has no export needs Keras too
+    both = ["--model", str(cnn), "--model", str(keras_only)]
+    assert _needs_keras(parse(["classify", "predict", *both, "x.wav"]))
+    assert not _needs_keras(
+        parse(["classify", "predict", "--model", str(cnn), "--model", str(cnn), "x.wav"])
+    )
+    detect = ["classify", "detect", "--model", str(cnn), "x.wav", "--label-with", str(cnn)]
+    assert not _needs_keras(parse(detect))
+    assert _needs_keras(parse([*detect, "--label-with", str(keras_only)]))
     with pytest.raises(ConfigError, match="run asr export"):
         Classifier.load(keras_only, runtime="onnx")
     rc, _, stderr = run_cli(
