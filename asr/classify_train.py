@@ -61,7 +61,7 @@ class ClassifyTrainOptions:
     """What `asr classify train` was asked to do."""
 
     train: Path | Sequence[Path]
-    val: Path
+    val: Path | Sequence[Path]
     out: Path
     model: ClassifierModelConfig = field(default_factory=ClassifierModelConfig)
     features: FeatureConfig = field(default_factory=FeatureConfig)

@@ -201,7 +201,7 @@ def _cmd_classify_train(args: argparse.Namespace) -> int:
     result = train_classifier(
         ClassifyTrainOptions(
             train=[Path(m) for m in args.train],
-            val=Path(args.val),
+            val=[Path(m) for m in args.val],
             out=Path(args.out),
             model=spec,
             features=feature_config,
@@ -1307,7 +1307,13 @@ def _add_classify_parser(sub) -> None:
         metavar="MANIFEST",
         help="label manifests (a 'label' per line); several train as one corpus",
     )
-    p.add_argument("--val", required=True, help="validation label manifest")
+    p.add_argument(
+        "--val",
+        required=True,
+        nargs="+",
+        metavar="MANIFEST",
+        help="validation label manifests (several: scored as one set, e.g. synthetic + real)",
+    )
     p.add_argument("--out", required=True, help="model directory to write")
     p.add_argument(
         "--arch", choices=names, help="; ".join(f"{a}: {ARCHITECTURES[a].summary}" for a in names)

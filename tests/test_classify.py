@@ -18,7 +18,7 @@ import pytest
 import scipy.signal
 import soundfile as sf
 from classify_support import join_clips, keyword_corpus_or_skip, write_labels
-from e2e_support import history_losses, one_line_error, run_cli
+from e2e_support import history_losses, one_line_error, read_history, run_cli
 
 from asr.classify import Classifier
 from asr.classify_train import ClassifyTrainOptions, batch_augmentations, train_classifier
@@ -230,6 +230,33 @@ def test_cli_trains_a_gender_style_model_with_pitch_and_without_the_warp(kw, tmp
     clip = sorted((kw["root"] / "val").glob("*.wav"))[0]
     rc, stdout, _ = run_cli(["classify", "predict", "--model", str(out), str(clip)])
     assert rc == 0 and stdout.split("\t")[0] == str(clip)
+
+
+def test_cli_scores_several_val_manifests_as_one_set(kw, tmp_path) -> None:
+    """`--val A B` (synthetic + real val, say) is one val set: the same accuracy as the
+    manifests joined, and a bad line in the second is named by its own file and line."""
+    from asr.manifest import read_manifest, write_manifest
+
+    val = read_manifest(kw["val"], labels=True)
+    half = len(val) // 2
+    first = write_manifest(tmp_path / "a" / "val.jsonl", val[:half])
+    second = write_manifest(tmp_path / "b" / "val.jsonl", val[half:])
+    argv = ["classify", "train", "--train", str(kw["train"]), "--arch", "cnn", "--epochs", "1"]
+    argv += ["--jobs", "1", "--batch-size", "8", "--seed", "3"]
+    both = [str(first), str(second)]
+    rc_one, _, _ = run_cli([*argv, "--val", str(kw["val"]), "--out", str(tmp_path / "one")])
+    rc_two, _, _ = run_cli([*argv, "--val", *both, "--out", str(tmp_path / "two")])
+    assert rc_one == rc_two == 0
+    accuracy = [float(read_history(tmp_path / d)[-1]["val_accuracy"]) for d in ("one", "two")]
+    assert accuracy[0] == pytest.approx(accuracy[1], abs=1e-6)
+
+    lines = second.read_text().splitlines()
+    lines[1] = lines[1].replace(f'"label": "{val[half + 1].label}"', '"label": "never_seen"')
+    second.write_text("\n".join(lines) + "\n")
+    rc, _, stderr = run_cli([*argv, "--val", *both, "--out", str(tmp_path / "x")])
+    assert rc != 0
+    line = one_line_error(stderr)
+    assert f"{second}:2" in line and "'never_seen' never occurs in the training manifests" in line
 
 
 def test_a_speech_span_is_narrowed_to_its_voiced_frames() -> None:

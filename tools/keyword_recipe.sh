@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# The keyword models and keyword spotting from nothing (docs/EXPERIMENTS.md, "Two labelers
+# for keyword spotting"): corpora, the per-frame speech finder, the encoder keyword model,
+# and event F1 on long recordings built from held-out voices.
+#
+#   tools/keyword_recipe.sh [STEP ...]     steps: corpora frames encoder detect test keywords
+#
+# With no STEP it runs corpora, frames, encoder and detect. `keywords` retrains the shipped
+# keyword model's recipe into runs/kw (checkpoints/keywords is never touched).
+#   corpora   synthetic words (tools/keyword_corpus.py, ~5 min), the three games' speech
+#             corpora (~15 min) and real keywords cut from them by forced alignment with
+#             checkpoints/default (tools/word_clips.py)
+#   frames    runs/kws_frames_mix: bidirectional per-frame crnn with the deltas + zero-crossing
+#             -rate branch, 40 cosine epochs: it finds where words are
+#   encoder   runs/enc_kw: a head on the frozen encoder of stage 11 (the default speech model
+#             until 2026-11-30, taken from git), 30 cosine epochs: it names the spans
+#   detect    val recordings scored with each labeler and with both averaged
+#   test      synthetic and real test recordings, with the labelers and threshold that val
+#             chose (LABELERS="checkpoints/keywords runs/enc_kw" THRESHOLD=0.5)
+#   keywords  runs/kw: the shipped keyword model's recipe (cnn, 72 filters, 60 epochs)
+# Everything trains on synthetic + real train clips, best epoch by synthetic + real val.
+# Rerunning skips finished steps; a stopped training continues (--resume).
+# DRY_RUN=1 prints the commands instead of running them.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+STEPS=${*:-corpora frames encoder detect}
+KW=corpora/keywords
+REAL=corpora/keywords_real
+TRAIN="$KW/train.jsonl $REAL/train.jsonl"
+VAL="$KW/val.jsonl $REAL/val.jsonl"
+
+run() {  # print a command (quoted so it can be pasted back), then run it unless DRY_RUN=1
+  printf '+'
+  printf ' %q' "$@"
+  echo
+  if [ "${DRY_RUN:-0}" = 0 ]; then "$@"; fi
+}
+
+train() {  # train OUT EPOCHS ARGS...: a classifier, resumed if its folder has a run
+  local out=$1 epochs=$2
+  shift 2
+  if [ -f "$out/done" ]; then return; fi
+  local resume=()
+  if [ -f "$out/config.json" ]; then resume=(--resume); fi
+  # shellcheck disable=SC2086
+  run asr classify train --train $TRAIN --val $VAL --out "$out" --epochs "$epochs" \
+    --learning-rate 3e-3 --lr-schedule cosine --batch-size 64 "${resume[@]}" "$@"
+  [ "${DRY_RUN:-0}" = 0 ] && touch "$out/done"
+  return 0
+}
+
+for step in $STEPS; do
+  case $step in
+  corpora)
+    [ -f $KW/train.jsonl ] || run python3 tools/keyword_corpus.py --preset keywords --out $KW
+    for g in uqm fotaq bass; do
+      [ -f corpora/$g/train.jsonl ] || run python3 tools/${g}_corpus.py --out corpora/$g
+    done
+    [ -f $REAL/test.jsonl ] || run python3 tools/word_clips.py --preset keywords --out $REAL \
+      corpora/uqm corpora/fotaq corpora/bass
+    ;;
+  frames)
+    train runs/kws_frames_mix 40 --config data/recipes/kws_frames.json --arch crnn \
+      --frames 100 --per-frame --aux --bidirectional
+    ;;
+  encoder)
+    if [ ! -f runs/stage11/model.keras ]; then
+      echo "+ git archive cd7db5a checkpoints/default | tar -x -C runs/stage11 --strip-components=2"
+      if [ "${DRY_RUN:-0}" = 0 ]; then
+        mkdir -p runs/stage11
+        git archive cd7db5a checkpoints/default | tar -x -C runs/stage11 --strip-components=2
+      fi
+    fi
+    train runs/enc_kw 30 --encoder runs/stage11
+    ;;
+  detect)
+    run python3 tools/detect_eval.py --model runs/kws_frames_mix --manifest $KW/val.jsonl \
+      --out runs/detect_val --threshold 0.5 0.7 --label-with checkpoints/keywords
+    run python3 tools/detect_eval.py --model runs/kws_frames_mix --manifest $KW/val.jsonl \
+      --out runs/detect_val --threshold 0.5 0.7 --label-with runs/enc_kw
+    run python3 tools/detect_eval.py --model runs/kws_frames_mix --manifest $KW/val.jsonl \
+      --out runs/detect_val --threshold 0.5 0.7 --label-with checkpoints/keywords runs/enc_kw
+    ;;
+  test)  # the labelers and threshold chosen on val: LABELERS="..." THRESHOLD=...
+    # shellcheck disable=SC2086
+    for manifest in $KW/test.jsonl $REAL/test.jsonl; do
+      run python3 tools/detect_eval.py --model runs/kws_frames_mix --manifest "$manifest" \
+        --out "runs/detect_$(basename "$(dirname "$manifest")")" --threshold "${THRESHOLD:-0.7}" \
+        --label-with ${LABELERS:-runs/enc_kw}
+    done
+    ;;
+  keywords)
+    train runs/kw 60 --config data/recipes/keywords.json
+    ;;
+  *)
+    echo "unknown step $step (corpora frames encoder detect test keywords)" >&2
+    exit 2
+    ;;
+  esac
+done
