@@ -7,11 +7,11 @@
 #
 # With no STEP it runs corpora, frames, encoder and detect. `keywords` retrains the shipped
 # keyword model's recipe into runs/kw (checkpoints/keywords is never touched).
-#   corpora   synthetic words (tools/keyword_corpus.py, ~5 min), the three games' speech
-#             corpora (~15 min) and real keywords cut from them by forced alignment with
-#             checkpoints/default (tools/word_clips.py)
+#   corpora   synthetic words (tools/keyword_corpus.py, ~3 min), the three games' speech
+#             corpora (~4 min) and real keywords cut from them by forced alignment with
+#             checkpoints/default (tools/word_clips.py, ~7 min)
 #   frames    runs/kws_frames_mix: bidirectional per-frame crnn with the deltas + zero-crossing
-#             -rate branch, 40 cosine epochs: it finds where words are
+#             -rate branch, 20 cosine epochs (~200 s each): it finds words
 #   encoder   runs/enc_kw: a head on the frozen encoder of stage 11 (the default speech model
 #             until 2026-11-30, taken from git), 30 cosine epochs: it names the spans
 #   detect    val recordings scored with each labeler and with both averaged
@@ -60,7 +60,7 @@ for step in $STEPS; do
       corpora/uqm corpora/fotaq corpora/bass
     ;;
   frames)
-    train runs/kws_frames_mix 40 --config data/recipes/kws_frames.json --arch crnn \
+    train runs/kws_frames_mix 20 --config data/recipes/kws_frames.json --arch crnn \
       --frames 100 --per-frame --aux --bidirectional
     ;;
   encoder)
