@@ -13,6 +13,11 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from asr.config import ClassifierModelConfig
+    from asr.features import FeatureConfig
 
 EXIT_ERROR = 2  # bad input or usage
 EXIT_PARTIAL = 1  # some files failed, the rest were processed
@@ -169,8 +174,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_classify_train(args: argparse.Namespace) -> int:
-    from asr.classify_train import ClassifyTrainOptions, train_classifier
+def classify_settings(args: argparse.Namespace) -> tuple[ClassifierModelConfig, FeatureConfig]:
+    """The (ClassifierModelConfig, FeatureConfig) that `asr classify train` arguments ask for:
+    --config's settings, then the flags over them."""
     from asr.config import ClassifierModelConfig, parse_config_overrides
     from asr.features import FeatureConfig
 
@@ -198,6 +204,13 @@ def _cmd_classify_train(args: argparse.Namespace) -> int:
         feature_config = FeatureConfig(**features)
     except (TypeError, ValueError) as e:
         raise _usage(f"invalid model settings: {e}") from e
+    return spec, feature_config
+
+
+def _cmd_classify_train(args: argparse.Namespace) -> int:
+    from asr.classify_train import ClassifyTrainOptions, train_classifier
+
+    spec, feature_config = classify_settings(args)
     result = train_classifier(
         ClassifyTrainOptions(
             train=[Path(m) for m in args.train],

@@ -20,12 +20,15 @@
 #   keywords  runs/kw: the shipped keyword model's recipe (cnn, 72 filters, 60 epochs)
 # Everything trains on synthetic + real train clips, best epoch by synthetic + real val.
 # Rerunning skips finished steps; a stopped training continues (--resume).
+# CORPORA=DIR and RUNS=DIR put the corpora and runs there (default corpora/ and runs/);
 # DRY_RUN=1 prints the commands instead of running them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 STEPS=${*:-corpora frames encoder detect}
-KW=corpora/keywords
-REAL=corpora/keywords_real
+CORPORA=${CORPORA:-corpora}
+RUNS=${RUNS:-runs}
+KW=$CORPORA/keywords
+REAL=$CORPORA/keywords_real
 TRAIN="$KW/train.jsonl $REAL/train.jsonl"
 VAL="$KW/val.jsonl $REAL/val.jsonl"
 
@@ -54,43 +57,43 @@ for step in $STEPS; do
   corpora)
     [ -f $KW/train.jsonl ] || run python3 tools/keyword_corpus.py --preset keywords --out $KW
     for g in uqm fotaq bass; do
-      [ -f corpora/$g/train.jsonl ] || run python3 tools/${g}_corpus.py --out corpora/$g
+      [ -f "$CORPORA/$g/train.jsonl" ] || run python3 tools/${g}_corpus.py --out "$CORPORA/$g"
     done
     [ -f $REAL/test.jsonl ] || run python3 tools/word_clips.py --preset keywords --out $REAL \
-      corpora/uqm corpora/fotaq corpora/bass
+      "$CORPORA/uqm" "$CORPORA/fotaq" "$CORPORA/bass"
     ;;
   frames)
-    train runs/kws_frames_mix 20 --config data/recipes/kws_frames.json --arch crnn \
+    train $RUNS/kws_frames_mix 20 --config data/recipes/kws_frames.json --arch crnn \
       --frames 100 --per-frame --aux --bidirectional
     ;;
   encoder)
-    if [ ! -f runs/stage11/model.keras ]; then
-      echo "+ git archive cd7db5a checkpoints/default | tar -x -C runs/stage11 --strip-components=2"
+    if [ ! -f $RUNS/stage11/model.keras ]; then
+      echo "+ git archive cd7db5a checkpoints/default | tar -x -C $RUNS/stage11 --strip-components=2"
       if [ "${DRY_RUN:-0}" = 0 ]; then
-        mkdir -p runs/stage11
-        git archive cd7db5a checkpoints/default | tar -x -C runs/stage11 --strip-components=2
+        mkdir -p $RUNS/stage11
+        git archive cd7db5a checkpoints/default | tar -x -C $RUNS/stage11 --strip-components=2
       fi
     fi
-    train runs/enc_kw 30 --encoder runs/stage11
+    train $RUNS/enc_kw 30 --encoder $RUNS/stage11
     ;;
   detect)
-    run python3 tools/detect_eval.py --model runs/kws_frames_mix --manifest $KW/val.jsonl \
-      --out runs/detect_val --threshold 0.5 0.7 --label-with checkpoints/keywords
-    run python3 tools/detect_eval.py --model runs/kws_frames_mix --manifest $KW/val.jsonl \
-      --out runs/detect_val --threshold 0.5 0.7 --label-with runs/enc_kw
-    run python3 tools/detect_eval.py --model runs/kws_frames_mix --manifest $KW/val.jsonl \
-      --out runs/detect_val --threshold 0.5 0.7 --label-with checkpoints/keywords runs/enc_kw
+    run python3 tools/detect_eval.py --model $RUNS/kws_frames_mix --manifest $KW/val.jsonl \
+      --out $RUNS/detect_val --threshold 0.5 0.7 --label-with checkpoints/keywords
+    run python3 tools/detect_eval.py --model $RUNS/kws_frames_mix --manifest $KW/val.jsonl \
+      --out $RUNS/detect_val --threshold 0.5 0.7 --label-with $RUNS/enc_kw
+    run python3 tools/detect_eval.py --model $RUNS/kws_frames_mix --manifest $KW/val.jsonl \
+      --out $RUNS/detect_val --threshold 0.5 0.7 --label-with checkpoints/keywords $RUNS/enc_kw
     ;;
   test)  # the labelers and threshold chosen on val: LABELERS="..." THRESHOLD=...
     # shellcheck disable=SC2086
     for manifest in $KW/test.jsonl $REAL/test.jsonl; do
-      run python3 tools/detect_eval.py --model runs/kws_frames_mix --manifest "$manifest" \
-        --out "runs/detect_$(basename "$(dirname "$manifest")")" --threshold "${THRESHOLD:-0.7}" \
-        --label-with ${LABELERS:-runs/enc_kw}
+      run python3 tools/detect_eval.py --model $RUNS/kws_frames_mix --manifest "$manifest" \
+        --out "$RUNS/detect_$(basename "$(dirname "$manifest")")" --threshold "${THRESHOLD:-0.7}" \
+        --label-with ${LABELERS:-$RUNS/enc_kw}
     done
     ;;
   keywords)
-    train runs/kw 60 --config data/recipes/keywords.json
+    train $RUNS/kw 60 --config data/recipes/keywords.json
     ;;
   *)
     echo "unknown step $step (corpora frames encoder detect test keywords)" >&2
