@@ -77,12 +77,11 @@ for step in $STEPS; do
     train $RUNS/enc_kw 30 --encoder $RUNS/stage11
     ;;
   detect)
-    run python3 tools/detect_eval.py --model $RUNS/kws_frames_mix --manifest $KW/val.jsonl \
-      --out $RUNS/detect_val --threshold 0.5 0.7 --label-with checkpoints/keywords
-    run python3 tools/detect_eval.py --model $RUNS/kws_frames_mix --manifest $KW/val.jsonl \
-      --out $RUNS/detect_val --threshold 0.5 0.7 --label-with $RUNS/enc_kw
-    run python3 tools/detect_eval.py --model $RUNS/kws_frames_mix --manifest $KW/val.jsonl \
-      --out $RUNS/detect_val --threshold 0.5 0.7 --label-with checkpoints/keywords $RUNS/enc_kw
+    for labelers in checkpoints/keywords $RUNS/enc_kw "checkpoints/keywords $RUNS/enc_kw"; do
+      # shellcheck disable=SC2086
+      run python3 tools/detect_eval.py --model $RUNS/kws_frames_mix --manifest $KW/val.jsonl \
+        --out $RUNS/detect_val --threshold 0.5 0.7 --label-with $labelers
+    done
     ;;
   test)  # the labelers and threshold chosen on val: LABELERS="..." THRESHOLD=...
     # shellcheck disable=SC2086
