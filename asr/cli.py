@@ -197,8 +197,8 @@ def classify_settings(args: argparse.Namespace) -> tuple[ClassifierModelConfig, 
         features["pitch"] = True
     if args.encoder:
         _encoder_settings(args, model, features)
-    elif args.cnn_branch or args.encoder_layers is not None:
-        raise _usage("--cnn-branch and --encoder-layers go with --encoder DIR")
+    elif args.cnn_branch or args.encoder_layers is not None or args.encoder_tune:
+        raise _usage("--cnn-branch, --encoder-layers and --encoder-tune go with --encoder DIR")
     try:
         spec = ClassifierModelConfig(**model)
         feature_config = FeatureConfig(**features)
@@ -257,6 +257,8 @@ def _encoder_settings(args: argparse.Namespace, model: dict, features: dict) -> 
     model.update(arch="encoder", encoder=speech.model)
     if args.cnn_branch:
         model["cnn_branch"] = True
+    if args.encoder_tune:
+        model["encoder_tune"] = args.encoder_tune
     model.setdefault("frames", 0)  # whole clips, unless --frames or --config says otherwise
 
 
@@ -1362,6 +1364,14 @@ def _add_classify_parser(sub) -> None:
         type=int,
         metavar="N",
         help="with --encoder: keep only its first N RNN layers (default all)",
+    )
+    p.add_argument(
+        "--encoder-tune",
+        type=int,
+        default=0,
+        metavar="N",
+        help="with --encoder: its top N RNN layers train too, at the same learning rate "
+        "(default 0: all frozen)",
     )
     p.add_argument(
         "--cnn-branch",

@@ -82,6 +82,8 @@ class ClassifierModelConfig:
     encoder: ModelConfig | None = None
     # encoder: a cnn on the clip's own features beside it (asr.transfer)
     cnn_branch: bool = False
+    # encoder: how many of its top RNN layers train too (fine-tuned); the rest stay frozen
+    encoder_tune: int = 0
 
     def __post_init__(self) -> None:
         arch = get_architecture(self.arch, CLASSIFY)  # ValueError naming the choices
@@ -92,6 +94,14 @@ class ClassifierModelConfig:
             )
         if self.cnn_branch and self.arch != ENCODER:
             raise ValueError(f"cnn_branch goes beside a speech encoder (--arch {ENCODER})")
+        if self.encoder_tune and (
+            self.encoder is None or not 0 <= self.encoder_tune <= self.encoder.rnn_layers
+        ):
+            layers = self.encoder.rnn_layers if self.encoder else 0
+            raise ValueError(
+                f"encoder_tune {self.encoder_tune}: it fine-tunes the top RNN layers of a "
+                f"speech encoder (--arch {ENCODER}), 0 to {layers} of them here"
+            )
         if self.arch == ENCODER and self.bidirectional:
             raise ValueError(f"{ENCODER} reads through the speech model's own (bidirectional) RNNs")
         if self.arch == ENCODER and self.per_frame:
@@ -178,6 +188,8 @@ class Config:
         if self.task == CLASSIFY and data["model"]["encoder"] is None:
             del data["model"]["encoder"]
             del data["model"]["cnn_branch"]
+        if self.task == CLASSIFY and not data["model"]["encoder_tune"]:
+            del data["model"]["encoder_tune"]  # as before the option, when it is off
         return data
 
     @classmethod

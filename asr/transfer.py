@@ -3,9 +3,9 @@
 The word classifiers' errors sit on voices unlike any they trained on; the CTC speech model
 heard tens of hours of many voices and real people, and its RNN layers carry what was said
 more than who said it. This classifier keeps the speech model's conv front end and its first
-RNN layers, frozen, and trains only a small head on their outputs: a Conv1D, max and mean
-pooling over the real frames, one hidden layer and the softmax (docs/EXPERIMENTS.md has the
-held-out figures against the cnn).
+RNN layers, frozen (or its top ``encoder_tune`` RNN layers fine-tuned), and trains a small
+head on their outputs: a Conv1D, max and mean pooling over the real frames, one hidden layer
+and the softmax (docs/EXPERIMENTS.md has the held-out figures against the cnn).
 
 The speech model's weights are copied in when training starts, and its features and
 normalization become the classifier's own: the classifier's directory needs nothing from
@@ -84,7 +84,8 @@ def build_encoder_classifier(config: Config, fast: bool = True) -> keras.Model:
     x = layers.Dense(m.units, activation="relu", name="head_hidden")(pooled)
     inputs = {"features": features, "input_length": input_length}
     model = keras.Model(inputs, _head(x, config), name="encoder_classifier")
-    for name in encoder_layer_names(encoder):
+    names = encoder_layer_names(encoder)
+    for name in names[: len(names) - m.encoder_tune]:  # the top encoder_tune RNNs train
         model.get_layer(name).trainable = False
     return model
 
