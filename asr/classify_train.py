@@ -30,7 +30,14 @@ from asr.classify import (
     place,
 )
 from asr.config import ClassifierModelConfig, Config, load_config, save_config
-from asr.data import SORT_JITTER, Augmentation, FeatureSet, SpecAugment, VocalTractWarp
+from asr.data import (
+    SORT_JITTER,
+    Augmentation,
+    FeatureSet,
+    SpecAugment,
+    VocalTractWarp,
+    resample_frames,
+)
 from asr.errors import AsrError
 from asr.features import FeatureConfig, Normalizer
 from asr.modelio import (
@@ -78,6 +85,8 @@ class ClassifyTrainOptions:
     # the warp makes one voice sound like another's vocal tract: off when the labels are
     # about the voice (speaker gender), where it would teach the model to ignore the cue
     warp: bool = True
+    # a random tempo change per training clip, up to +-stretch (0: off; with augment only)
+    stretch: float = 0.0
     skip_invalid: bool = False
     init_from: Path | None = None  # unused by classifiers; _check_out_dir reads it
     # the "encoder" architecture: the speech model directory whose weights, features and
@@ -192,11 +201,13 @@ class ClipBatches(keras.utils.PyDataset):
         seed: int,
         augment: Sequence[Augmentation] = (),
         shift: bool = True,
+        stretch: float = 0.0,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
         self.examples, self.model, self.background = examples, model, background
         self.batch_size, self.augment, self.shift = batch_size, tuple(augment), shift
+        self.stretch = stretch
         self._rng = np.random.default_rng(seed)
         self._frames = np.array([f.shape[0] for f in examples.features])
         self._batches = self._make_batches()
@@ -238,6 +249,21 @@ class ClipBatches(keras.utils.PyDataset):
             return int(self._rng.integers(0, width - frames + 1)) if self.shift else 0
         return -int(self._rng.integers(0, frames - width + 1)) if self.shift else 0
 
+    def _tempo(
+        self, feats: np.ndarray, target: np.ndarray | None, width: int
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """A clip (and its per-frame targets) at a random tempo within 1 +- ``stretch``; a
+        variable-length clip never outgrows its batch's padded width."""
+        n = feats.shape[0]
+        if not self.stretch or n < 2:
+            return feats, target
+        m = max(2, round(n * self._rng.uniform(1 - self.stretch, 1 + self.stretch)))
+        if not self.model.frames:
+            m = min(m, width)
+        if target is not None:  # each new frame takes the label of the frame it mostly is
+            target = target[np.rint(np.linspace(0.0, n - 1.0, m)).astype(np.int64)]
+        return resample_frames(feats, m), target
+
     def __getitem__(self, index: int):
         idx = self._batches[index]
         ex = self.examples
@@ -247,14 +273,16 @@ class ClipBatches(keras.utils.PyDataset):
         weights = np.zeros((len(idx), width), dtype=np.float32)
         lengths = np.zeros(len(idx), dtype=np.int32)
         for row, i in enumerate(idx):
-            feats = ex.features[i]
+            feats, target = self._tempo(
+                ex.features[i], ex.targets[i] if ex.targets else None, width
+            )
             offset = self._offset(feats.shape[0], width) if self.model.frames else 0
             x[row] = place(feats, width, offset)
             real = place(np.ones((feats.shape[0], 1), np.float32), width, offset)[:, 0]
             weights[row] = real
             lengths[row] = int(real.sum()) if not self.model.frames else width
-            if ex.targets:
-                y[row] = place(ex.targets[i][:, None].astype(np.float32), width, offset)[:, 0]
+            if target is not None:
+                y[row] = place(target[:, None].astype(np.float32), width, offset)[:, 0]
                 y[row][real == 0] = self.background
         for augmentation in self.augment:
             augmentation(x, np.maximum(lengths, 1), self._rng)
@@ -440,6 +468,7 @@ def train_classifier(options: ClassifyTrainOptions) -> ClassifyTrainResult:
             seed=options.seed + epoch,
             augment=augment,
             shift=options.augment,
+            stretch=options.stretch if options.augment else 0.0,
         )
 
     batches = batches_for(0)

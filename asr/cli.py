@@ -228,6 +228,7 @@ def _cmd_classify_train(args: argparse.Namespace) -> int:
             jobs=args.jobs,
             augment=not args.no_augment,
             warp=not args.no_warp,
+            stretch=args.stretch,
             skip_invalid=args.skip_invalid,
             encoder=Path(args.encoder) if args.encoder else None,
             teacher=Path(args.teacher) if args.teacher else None,
@@ -1412,6 +1413,14 @@ def _add_classify_parser(sub) -> None:
         action="store_true",
         help="keep placement and masking but no vocal-tract warp: for labels about the "
         "voice itself (speaker gender), which the warp blurs",
+    )
+    p.add_argument(
+        "--stretch",
+        type=_stretch_fraction,
+        default=0.0,
+        metavar="F",
+        help="a random tempo change per training clip, up to +-F (e.g. 0.15: 0.85-1.15x its "
+        "length; default 0, off; --no-augment turns it off too)",
     )
     p.add_argument(
         "--pitch",

@@ -469,6 +469,17 @@ class BatchEdit(Protocol):
     ) -> np.ndarray: ...
 
 
+def resample_frames(x: np.ndarray, m: int) -> np.ndarray:
+    """(n, D) frames linearly interpolated to (m, D), first and last frames kept: a tempo
+    change on features (Kaldi-style speed perturbation without rendering audio again)."""
+    n = x.shape[0]
+    position = np.linspace(0.0, n - 1.0, m)
+    lo = np.floor(position).astype(np.int64)
+    hi = np.minimum(lo + 1, n - 1)
+    w = (position - lo)[:, None].astype(x.dtype)
+    return x[lo] * (1 - w) + x[hi] * w
+
+
 @dataclass(frozen=True)
 class TimeStretch:
     """A random tempo change per utterance: its frames resampled to (1 +- max_change) x length.
@@ -499,12 +510,7 @@ class TimeStretch:
             m = min(width, max(1, round(n * factor)))
             if n < 2 or m == n or self.model.output_length(m) < need[row]:
                 continue
-            position = np.linspace(0.0, n - 1.0, m)
-            lo = np.floor(position).astype(np.int64)
-            hi = np.minimum(lo + 1, n - 1)
-            w = (position - lo)[:, None].astype(np.float32)
-            stretched = x[row, lo] * (1.0 - w) + x[row, hi] * w
-            x[row, :m] = stretched
+            x[row, :m] = resample_frames(x[row, :n], m)
             x[row, m:] = 0.0
             out[row] = m
         return out
