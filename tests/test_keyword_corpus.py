@@ -51,3 +51,12 @@ def test_a_voice_no_split_holds_is_refused(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.delitem(keyword_corpus.SPEAKER_SPLIT, "piper:joe")
     with pytest.raises(SystemExit, match="no split holds piper:joe"):
         keyword_corpus.build("keywords", tmp_path / "x", 0, 1, only=[Voice("piper", "joe")])
+
+
+def test_a_missing_engine_is_refused_not_left_out(tmp_path: Path, monkeypatch) -> None:
+    """Without RHVoice the corpus would quietly lose four training speakers and change."""
+    installed = [Voice("flite", "kal"), Voice("flite", "slt"), Voice("espeak-ng", "mb-us1")]
+    monkeypatch.setattr(keyword_corpus, "list_voices", lambda: installed)
+    with pytest.raises(SystemExit, match="arctic:bdl, arctic:clb, .*rhvoice:lyubov: no inst"):
+        keyword_corpus.build("digits", tmp_path / "x", 0, 1)
+    assert not (tmp_path / "x").exists()

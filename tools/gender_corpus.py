@@ -31,11 +31,11 @@ import soundfile as sf
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from keyword_corpus import RATE, room, voice_split, write_clip  # noqa: E402
+from keyword_corpus import RATE, recipe_voices, room, voice_split, write_clip  # noqa: E402
 
 from asr.fileio import atomic_write_text  # noqa: E402
 from asr.manifest import read_manifest  # noqa: E402
-from asr.synth import list_voices, plan_takes, read_sentences, render_takes, voice_gender  # noqa: E402
+from asr.synth import plan_takes, read_sentences, render_takes, voice_gender  # noqa: E402
 
 SPLITS = ("train", "val", "test")
 SENTENCE_SHARE = {"train": 0.7, "val": 0.1, "test": 0.2}
@@ -148,10 +148,11 @@ def build(
     cut2 = cut1 + int(len(sentences) * SENTENCE_SHARE["val"])
     parts = {"train": sentences[:cut1], "val": sentences[cut1:cut2], "test": sentences[cut2:]}
     rng = np.random.default_rng(seed)
+    pool = recipe_voices()
     for index, split in enumerate(SPLITS):
         if split not in splits:
             continue
-        voices = [v for v in list_voices() if voice_split(v) == split and voice_gender(v)]
+        voices = [v for v in pool if voice_split(v) == split and voice_gender(v)]
         takes = plan_takes(
             parts[split],
             voices,

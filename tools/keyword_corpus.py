@@ -78,6 +78,8 @@ SPEAKER_SPLIT = {  # recorded speakers (asr.synth.voice_speaker) behind flite, R
     **dict.fromkeys(("arctic:rms", "mbrola:us1"), "val"),
     **dict.fromkeys(("arctic:slt", "arctic:awb", "mbrola:us2"), "test"),
 }
+NAMED_ONLY = {"piper:joe"}  # speakers a corpus holds only when --voices names them
+INSTALL = "rhvoice rhvoice-english mbrola mbrola-us1 mbrola-us2 mbrola-us3 mbrola-en1"
 SPLITS = ("train", "val", "test")
 # takes per (word, split): keywords/digits, each unknown word, silence clips
 PRESETS = {
@@ -96,6 +98,21 @@ PRESETS = {
         "silence": {"train": 0, "val": 0, "test": 0},
     },
 }
+
+
+def recipe_voices() -> list[Voice]:
+    """Every installed voice, refused if a speaker of :data:`SPEAKER_SPLIT` has none: a
+    missing engine (RHVoice, an MBROLA voice) would otherwise quietly give other splits."""
+    pool = list_voices()
+    have = {voice_speaker(v) for v in pool}
+    missing = sorted(s for s in SPEAKER_SPLIT if s not in have and s not in NAMED_ONLY)
+    if missing:
+        raise SystemExit(
+            f"{', '.join(missing)}: no installed voice speaks as them, and the splits need "
+            f"every one; install them (apt-get install {INSTALL}) or name the voices to use "
+            "with --voices"
+        )
+    return pool
 
 
 def voice_split(voice: Voice) -> str | None:
@@ -190,7 +207,7 @@ def build(
     voice; ``scale`` multiplies every take count.
     """
     spec = PRESETS[preset]
-    pool = list_voices() if only is None else list(only)
+    pool = recipe_voices() if only is None else list(only)
     unused = [str(v) for v in pool if voice_split(v) is None]
     if only is not None and unused:
         raise SystemExit(f"no split holds {', '.join(unused)}; add it to SPEAKER_SPLIT")
