@@ -72,3 +72,21 @@ def test_the_default_steps_train_a_word_finder_and_score_three_labelers(tmp_path
     ]
     assert plan[4][-3:] == [str(tmp_path / g) for g in ("uqm", "fotaq", "bass")]
     assert plan.index(next(c for c in plan if c[:2] == ["asr", "classify"])) == 5
+
+
+def test_the_digits_step_tunes_the_encoder_on_the_digit_corpora_and_scores_both_tests(
+    tmp_path: Path,
+) -> None:
+    plan = _plan(tmp_path, "digits")
+    runs = _trainings(plan)
+    args = runs[str(tmp_path / "runs" / "enc_digits_t2")]
+    assert set(runs) == {str(tmp_path / "runs" / "enc_digits_t2")}
+    assert (args.encoder, args.encoder_tune, args.epochs) == (str(tmp_path / "runs/stage11"), 2, 30)
+    assert [Path(m).parent.name for m in args.train] == ["digits", "digits_real"]
+    assert [Path(m).parent.name for m in args.val] == ["digits", "digits_real"]
+    built = [cmd[1] for cmd in plan if cmd[0] == "python3"]
+    assert "tools/keyword_corpus.py" in built and "tools/word_clips.py" in built
+    scored = [
+        cmd[cmd.index("--manifest") + 1] for cmd in plan if cmd[1:3] == ["classify", "evaluate"]
+    ]
+    assert scored == [str(tmp_path / "digits/test.jsonl"), str(tmp_path / "digits_real/test.jsonl")]

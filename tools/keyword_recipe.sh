@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The keyword models and keyword spotting from nothing (docs/EXPERIMENTS.md, "Two labelers
 # for keyword spotting"): corpora, the per-frame speech finder, the encoder keyword model,
-# and event F1 on long recordings built from held-out voices.
+# and event F1 on long recordings built from held-out voices; and the spoken digits.
 #
-#   tools/keyword_recipe.sh [STEP ...]     steps: corpora frames encoder detect test keywords
+#   tools/keyword_recipe.sh [STEP ...]   steps: corpora frames encoder detect test keywords digits
 #
 # With no STEP it runs corpora, frames, encoder and detect. `keywords` retrains the shipped
 # keyword model's recipe into runs/kw (checkpoints/keywords is never touched).
@@ -18,6 +18,9 @@
 #   test      synthetic and real test recordings, with the labelers and threshold that val
 #             chose (LABELERS="checkpoints/keywords runs/enc_kw" THRESHOLD=0.5)
 #   keywords  runs/kw: the shipped keyword model's recipe (cnn, 72 filters, 60 epochs)
+#   digits    the digit corpora (~9 min with the games'), runs/enc_digits_t2 (stage 11's
+#             encoder, its top two RNN layers fine-tuned, 30 epochs, ~10 min) and its
+#             accuracy on both test sets: the README's digits row
 # Everything trains on synthetic + real train clips, best epoch by synthetic + real val.
 # Rerunning skips finished steps; a stopped training continues (--resume).
 # CORPORA=DIR and RUNS=DIR put the corpora and runs there (default corpora/ and runs/);
@@ -29,6 +32,8 @@ CORPORA=${CORPORA:-corpora}
 RUNS=${RUNS:-runs}
 KW=$CORPORA/keywords
 REAL=$CORPORA/keywords_real
+DIG=$CORPORA/digits
+DIG_REAL=$CORPORA/digits_real
 TRAIN="$KW/train.jsonl $REAL/train.jsonl"
 VAL="$KW/val.jsonl $REAL/val.jsonl"
 
@@ -52,13 +57,27 @@ train() {  # train OUT EPOCHS ARGS...: a classifier, resumed if its folder has a
   return 0
 }
 
+stage11() {  # the speech model whose encoder the word classifiers read through
+  if [ ! -f $RUNS/stage11/model.keras ]; then
+    echo "+ git archive cd7db5a checkpoints/default | tar -x -C $RUNS/stage11 --strip-components=2"
+    if [ "${DRY_RUN:-0}" = 0 ]; then
+      mkdir -p $RUNS/stage11
+      git archive cd7db5a checkpoints/default | tar -x -C $RUNS/stage11 --strip-components=2
+    fi
+  fi
+}
+
+games() {  # the three games' speech corpora, where the real words are cut from
+  for g in uqm fotaq bass; do
+    [ -f "$CORPORA/$g/train.jsonl" ] || run python3 tools/${g}_corpus.py --out "$CORPORA/$g"
+  done
+}
+
 for step in $STEPS; do
   case $step in
   corpora)
     [ -f $KW/train.jsonl ] || run python3 tools/keyword_corpus.py --preset keywords --out $KW
-    for g in uqm fotaq bass; do
-      [ -f "$CORPORA/$g/train.jsonl" ] || run python3 tools/${g}_corpus.py --out "$CORPORA/$g"
-    done
+    games
     [ -f $REAL/test.jsonl ] || run python3 tools/word_clips.py --preset keywords --out $REAL \
       "$CORPORA/uqm" "$CORPORA/fotaq" "$CORPORA/bass"
     ;;
@@ -67,13 +86,7 @@ for step in $STEPS; do
       --frames 100 --per-frame --aux --bidirectional
     ;;
   encoder)
-    if [ ! -f $RUNS/stage11/model.keras ]; then
-      echo "+ git archive cd7db5a checkpoints/default | tar -x -C $RUNS/stage11 --strip-components=2"
-      if [ "${DRY_RUN:-0}" = 0 ]; then
-        mkdir -p $RUNS/stage11
-        git archive cd7db5a checkpoints/default | tar -x -C $RUNS/stage11 --strip-components=2
-      fi
-    fi
+    stage11
     train $RUNS/enc_kw 30 --encoder $RUNS/stage11
     ;;
   detect)
@@ -94,8 +107,20 @@ for step in $STEPS; do
   keywords)
     train $RUNS/kw 60 --config data/recipes/keywords.json
     ;;
+  digits)  # the README's digits row: corpora, the tuned encoder model, both test sets
+    [ -f $DIG/train.jsonl ] || run python3 tools/keyword_corpus.py --preset digits --out $DIG
+    games
+    [ -f $DIG_REAL/test.jsonl ] || run python3 tools/word_clips.py --preset digits \
+      --out $DIG_REAL "$CORPORA/uqm" "$CORPORA/fotaq" "$CORPORA/bass"
+    stage11
+    TRAIN="$DIG/train.jsonl $DIG_REAL/train.jsonl" VAL="$DIG/val.jsonl $DIG_REAL/val.jsonl" \
+      train $RUNS/enc_digits_t2 30 --encoder $RUNS/stage11 --encoder-tune 2
+    for manifest in $DIG/test.jsonl $DIG_REAL/test.jsonl; do
+      run asr classify evaluate --model $RUNS/enc_digits_t2 --manifest "$manifest"
+    done
+    ;;
   *)
-    echo "unknown step $step (corpora frames encoder detect test keywords)" >&2
+    echo "unknown step $step (corpora frames encoder detect test keywords digits)" >&2
     exit 2
     ;;
   esac
