@@ -79,9 +79,9 @@ def test_the_digits_step_tunes_the_encoder_on_the_digit_corpora_and_scores_both_
 ) -> None:
     plan = _plan(tmp_path, "digits")
     runs = _trainings(plan)
-    args = runs[str(tmp_path / "runs" / "enc_digits_t2")]
-    assert set(runs) == {str(tmp_path / "runs" / "enc_digits_t2")}
-    assert (args.encoder, args.encoder_tune, args.epochs) == (str(tmp_path / "runs/stage11"), 2, 30)
+    args = runs[str(tmp_path / "runs" / "enc_digits_t3")]
+    assert set(runs) == {str(tmp_path / "runs" / "enc_digits_t3")}
+    assert (args.encoder, args.encoder_tune, args.epochs) == (str(tmp_path / "runs/stage11"), 3, 30)
     assert [Path(m).parent.name for m in args.train] == ["digits", "digits_real"]
     assert [Path(m).parent.name for m in args.val] == ["digits", "digits_real"]
     built = [cmd[1] for cmd in plan if cmd[0] == "python3"]

@@ -18,8 +18,8 @@
 #   test      synthetic and real test recordings, with the labelers and threshold that val
 #             chose (LABELERS="checkpoints/keywords runs/enc_kw" THRESHOLD=0.5)
 #   keywords  runs/kw: the shipped keyword model's recipe (cnn, 72 filters, 60 epochs)
-#   digits    the digit corpora (~9 min with the games'), runs/enc_digits_t2 (stage 11's
-#             encoder, its top two RNN layers fine-tuned, 30 epochs, ~10 min) and its
+#   digits    the digit corpora (~9 min with the games'), runs/enc_digits_t3 (stage 11's
+#             encoder, its three RNN layers fine-tuned, 30 epochs, ~15 min) and its
 #             accuracy on both test sets: the README's digits row
 # Everything trains on synthetic + real train clips, best epoch by synthetic + real val.
 # Rerunning skips finished steps; a stopped training continues (--resume).
@@ -114,9 +114,9 @@ for step in $STEPS; do
       --out $DIG_REAL "$CORPORA/uqm" "$CORPORA/fotaq" "$CORPORA/bass"
     stage11
     TRAIN="$DIG/train.jsonl $DIG_REAL/train.jsonl" VAL="$DIG/val.jsonl $DIG_REAL/val.jsonl" \
-      train $RUNS/enc_digits_t2 30 --encoder $RUNS/stage11 --encoder-tune 2
+      train $RUNS/enc_digits_t3 30 --encoder $RUNS/stage11 --encoder-tune 3
     for manifest in $DIG/test.jsonl $DIG_REAL/test.jsonl; do
-      run asr classify evaluate --model $RUNS/enc_digits_t2 --manifest "$manifest"
+      run asr classify evaluate --model $RUNS/enc_digits_t3 --manifest "$manifest"
     done
     ;;
   *)
