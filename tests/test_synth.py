@@ -30,6 +30,7 @@ from asr.synth import (
     parse_voices,
     plan_takes,
     render_takes,
+    select_voices,
     spoken_form,
     synthesize,
     synthesize_corpus,
@@ -433,6 +434,47 @@ def test_cli_label_by(tmp_path: Path) -> None:
     with pytest.raises(SystemExit) as exited:  # argparse's own refusal
         run_cli([*base, str(text), "--label-by", "colour"])
     assert exited.value.code == 2
+
+
+
+def test_select_voices_engines() -> None:
+    assert select_voices(None, None) is None  # every voice, the corpus default
+    assert select_voices("flite:slt", None) == [Voice("flite", "slt")]
+    assert select_voices(None, "flite") == list_voices(("flite",))
+    both = select_voices(None, " flite , espeak-ng ")
+    assert both == list_voices(("flite",)) + list_voices(("espeak-ng",))
+    # beside --voices, --engines keeps only the named voices of its engines
+    assert select_voices("espeak-ng:en-us+f3,flite:slt", "flite") == [Voice("flite", "slt")]
+    assert select_voices("all", "flite") == list_voices(("flite",))
+
+
+@pytest.mark.parametrize(
+    ("voices", "engines", "named"),
+    [
+        (None, "festival", "unknown engine festival"),
+        (None, " , ", "unknown engine (none given)"),
+        ("espeak-ng:en-us+f3", "flite", "names no voice of --engines 'flite'"),
+    ],
+)
+def test_select_voices_refusals(voices: str | None, engines: str, named: str) -> None:
+    with pytest.raises(SynthError) as e:
+        select_voices(voices, engines)
+    assert named in str(e.value) and "\n" not in str(e.value)
+
+
+def test_cli_engines(tmp_path: Path) -> None:
+    text = tmp_path / "words.txt"
+    text.write_text("go\n", encoding="utf-8")
+    out = tmp_path / "c"
+    argv = ["synth", str(text), "--out", str(out), "--engines", "flite", "--jobs", "1"]
+    voices = ["--voices", "flite:kal,espeak-ng:en-us+f3", "--label-by", "voice-gender"]
+    rc, stdout, stderr = run_cli([*argv, *voices])
+    assert rc == 0, stderr
+    assert "1 utterances" in stdout
+    [u] = read_manifest(out / "manifest.jsonl", labels=True)
+    assert (u.speaker, u.label) == ("flite:kal", "male")  # the espeak-ng voice left out
+    rc, _, stderr = run_cli(["synth", str(text), "--out", str(tmp_path / "x"), "--engines", "sapi"])
+    assert rc != 0 and "unknown engine sapi" in one_line_error(stderr)
 
 
 # ---------------------------------------------------------------- RHVoice
