@@ -436,7 +436,6 @@ def test_cli_label_by(tmp_path: Path) -> None:
     assert exited.value.code == 2
 
 
-
 def test_select_voices_engines() -> None:
     assert select_voices(None, None) is None  # every voice, the corpus default
     assert select_voices("flite:slt", None) == [Voice("flite", "slt")]
