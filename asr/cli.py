@@ -1376,8 +1376,8 @@ def _add_classify_parser(sub) -> None:
         type=int,
         default=0,
         metavar="N",
-        help="with --encoder: its top N RNN layers train too, at the same learning rate "
-        "(default 0: all frozen)",
+        help="with --encoder: its top N RNN layers train too, at the same learning rate; "
+        "one more than its RNN layers also trains its conv front end (default 0: all frozen)",
     )
     p.add_argument(
         "--cnn-branch",

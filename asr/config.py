@@ -82,7 +82,8 @@ class ClassifierModelConfig:
     encoder: ModelConfig | None = None
     # encoder: a cnn on the clip's own features beside it (asr.transfer)
     cnn_branch: bool = False
-    # encoder: how many of its top RNN layers train too (fine-tuned); the rest stay frozen
+    # encoder: how many of its top RNN layers train too (fine-tuned); the rest stay frozen.
+    # One more than its RNN layers: the conv front end too, the whole encoder
     encoder_tune: int = 0
 
     def __post_init__(self) -> None:
@@ -94,13 +95,11 @@ class ClassifierModelConfig:
             )
         if self.cnn_branch and self.arch != ENCODER:
             raise ValueError(f"cnn_branch goes beside a speech encoder (--arch {ENCODER})")
-        if self.encoder_tune and (
-            self.encoder is None or not 0 <= self.encoder_tune <= self.encoder.rnn_layers
-        ):
-            layers = self.encoder.rnn_layers if self.encoder else 0
+        groups = len(encoder_tune_groups(self.encoder)) if self.encoder else 0
+        if self.encoder_tune and not 0 <= self.encoder_tune <= groups:
             raise ValueError(
                 f"encoder_tune {self.encoder_tune}: it fine-tunes the top RNN layers of a "
-                f"speech encoder (--arch {ENCODER}), 0 to {layers} of them here"
+                f"speech encoder (--arch {ENCODER}), then its conv front end: 0 to {groups} here"
             )
         if self.arch == ENCODER and self.bidirectional:
             raise ValueError(f"{ENCODER} reads through the speech model's own (bidirectional) RNNs")
@@ -208,6 +207,14 @@ class Config:
         std = tuple(float(x) for x in data.pop("std", ()))
         labels = tuple(str(x) for x in data.pop("labels", ()))
         return cls(features=features, model=model, mean=mean, std=std, labels=labels, **data)
+
+
+def encoder_tune_groups(m: ModelConfig) -> list[tuple[str, ...]]:
+    """The speech encoder's weighted layers by name, bottom to top, grouped as
+    ``--encoder-tune N`` unfreezes them from the top: each RNN layer, then the conv front end
+    (the conv and its norm, one group)."""
+    front = [("conv", "conv_norm")] if m.conv_filters > 0 else []
+    return front + [(f"{m.arch}_{i}",) for i in range(m.rnn_layers)]
 
 
 def shipped_model_dir(name: str) -> Path:

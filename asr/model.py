@@ -19,7 +19,7 @@ import keras
 from keras import layers, ops
 
 from asr.architectures import get_architecture
-from asr.config import Config, ModelConfig
+from asr.config import Config, ModelConfig, encoder_tune_groups
 from asr.rnn import PACKAGE, FastGRU, FastLSTM, tensorflow_gpu
 
 
@@ -114,8 +114,7 @@ def _rnn(m: ModelConfig, index: int, fast: bool) -> layers.Layer:
 def encoder_layer_names(m: ModelConfig) -> list[str]:
     """The weighted layers of the speech encoder (conv front end, RNN stack), by name: what a
     classifier built on a speech model copies (asr.transfer)."""
-    front = ["conv", "conv_norm"] if m.conv_filters > 0 else []
-    return front + [f"{m.arch}_{i}" for i in range(m.rnn_layers)]
+    return [name for group in encoder_tune_groups(m) for name in group]
 
 
 def speech_encoder(features, input_length, m: ModelConfig, fast: bool = True):

@@ -3,7 +3,8 @@
 The word classifiers' errors sit on voices unlike any they trained on; the CTC speech model
 heard tens of hours of many voices and real people, and its RNN layers carry what was said
 more than who said it. This classifier keeps the speech model's conv front end and its first
-RNN layers, frozen (or its top ``encoder_tune`` RNN layers fine-tuned), and trains a small
+RNN layers, frozen (or its top ``encoder_tune`` RNN layers fine-tuned, and past them its conv
+front end), and trains a small
 head on their outputs: a Conv1D, max and mean pooling over the real frames, one hidden layer
 and the softmax (docs/EXPERIMENTS.md has the held-out figures against the cnn).
 
@@ -24,7 +25,14 @@ from keras import layers, ops
 
 from asr.architectures import CTC
 from asr.classifiers import _head, _model_config
-from asr.config import MODEL_NAME, ClassifierModelConfig, Config, ModelConfig, load_config
+from asr.config import (
+    MODEL_NAME,
+    ClassifierModelConfig,
+    Config,
+    ModelConfig,
+    encoder_tune_groups,
+    load_config,
+)
 from asr.errors import AsrError, ConfigError
 from asr.model import _length_mask, encoder_layer_names, speech_encoder
 
@@ -84,9 +92,10 @@ def build_encoder_classifier(config: Config, fast: bool = True) -> keras.Model:
     x = layers.Dense(m.units, activation="relu", name="head_hidden")(pooled)
     inputs = {"features": features, "input_length": input_length}
     model = keras.Model(inputs, _head(x, config), name="encoder_classifier")
-    names = encoder_layer_names(encoder)
-    for name in names[: len(names) - m.encoder_tune]:  # the top encoder_tune RNNs train
-        model.get_layer(name).trainable = False
+    groups = encoder_tune_groups(encoder)
+    for group in groups[: len(groups) - m.encoder_tune]:  # the top encoder_tune groups train
+        for name in group:
+            model.get_layer(name).trainable = False
     return model
 
 

@@ -150,28 +150,31 @@ def test_resume_copies_the_encoder_again_only_before_an_epoch_finished(
     assert train_classifier(dataclasses.replace(more, encoder=speech)).epochs == 2
 
 
-def test_encoder_tune_trains_the_top_rnn_layers_only(kw, speech, tmp_path) -> None:
+@pytest.mark.parametrize(("tune", "frozen"), [(1, 3), (3, 0)])  # conv, conv_norm, rnn 0, rnn 1
+def test_encoder_tune_trains_the_top_layers_only(kw, speech, tmp_path, tune, frozen) -> None:
     out = tmp_path / "tuned"
     rc, _, stderr = run_cli(
         ["classify", "train", "--train", str(kw["train"]), "--val", str(kw["val"]),
-         "--out", str(out), "--encoder", str(speech), "--encoder-tune", "1", "--epochs", "2",
-         "--batch-size", "8", "--learning-rate", "1e-2", "--no-augment", "--jobs", "1"]
+         "--out", str(out), "--encoder", str(speech), "--encoder-tune", str(tune),
+         "--epochs", "2", "--batch-size", "8", "--learning-rate", "1e-2", "--no-augment",
+         "--jobs", "1"]
     )  # fmt: skip
     assert rc == 0, stderr[-2000:]
     config, speech_config = load_config(out), load_config(speech)
-    assert config.model.encoder_tune == 1
+    assert config.model.encoder_tune == tune
     assert Config.from_dict(config.to_dict()) == config
-    names = encoder_layer_names(speech_config.model)  # conv, conv_norm, rnn 0, rnn 1
+    names = encoder_layer_names(speech_config.model)
     trained = load_inference_model(out, config)
     original = load_inference_model(speech, speech_config)
-    for name in names[:-1]:  # frozen: exactly the speech model's
+    for name in names[:frozen]:  # frozen: exactly the speech model's
         for a, b in zip(_weights(trained, [name]), _weights(original, [name]), strict=True):
             np.testing.assert_array_equal(a, b)
+    tuned = names[frozen:]
     moved = [
         not np.array_equal(a, b)
-        for a, b in zip(_weights(trained, names[-1:]), _weights(original, names[-1:]), strict=True)
+        for a, b in zip(_weights(trained, tuned), _weights(original, tuned), strict=True)
     ]
-    assert all(moved), moved  # the top RNN layer learned
+    assert moved and all(moved), moved  # the tuned layers learned (3: the conv front end too)
 
 
 def test_encoder_layers_keeps_the_first_rnn_layers(speech) -> None:
@@ -199,9 +202,14 @@ def test_config_round_trip_and_rules() -> None:
         ClassifierModelConfig(arch="encoder", frames=0, bidirectional=True, encoder=SPEECH)
     with pytest.raises(ValueError, match="per-frame output is lstm/crnn's"):
         ClassifierModelConfig(arch="encoder", frames=0, per_frame=True, encoder=SPEECH)
-    with pytest.raises(ValueError, match="encoder_tune 3: .* 0 to 2 of them here"):
-        ClassifierModelConfig(arch="encoder", frames=0, encoder=SPEECH, encoder_tune=3)
-    with pytest.raises(ValueError, match="encoder_tune 1: .* 0 to 0 of them here"):
+    whole = ClassifierModelConfig(arch="encoder", frames=0, encoder=SPEECH, encoder_tune=3)
+    assert whole.encoder_tune == 3  # two RNN layers, then the conv front end
+    with pytest.raises(ValueError, match="encoder_tune 4: .* then its conv front end: 0 to 3 here"):
+        ClassifierModelConfig(arch="encoder", frames=0, encoder=SPEECH, encoder_tune=4)
+    no_front = dataclasses.replace(SPEECH, conv_filters=0, conv_stride=1)
+    with pytest.raises(ValueError, match="encoder_tune 3: .* 0 to 2 here"):
+        ClassifierModelConfig(arch="encoder", frames=0, encoder=no_front, encoder_tune=3)
+    with pytest.raises(ValueError, match="encoder_tune 1: .* 0 to 0 here"):
         ClassifierModelConfig(encoder_tune=1)
     assert "encoder_tune" not in config.to_dict()["model"]  # off: as before the option
 
