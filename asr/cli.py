@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import logging
 import math
 import os
 import sys
@@ -49,6 +50,14 @@ def _quiet_backends() -> None:
         os.dup2(saved, 2)
         os.close(saved)
         os.close(devnull)
+    logging.getLogger("tensorflow").addFilter(_expected_retracing)
+
+
+def _expected_retracing(record: logging.LogRecord) -> bool:
+    """Drop TensorFlow's "triggered tf.function retracing" warning: batches are padded to a
+    few bucket widths by design (asr.buckets), one trace each, and several models averaged
+    trace the same widths each; the warning told users of nothing they could change."""
+    return "tf.function retracing" not in record.getMessage()
 
 
 def _cmd_transcribe(args: argparse.Namespace) -> int:

@@ -339,3 +339,24 @@ def test_fuzz_target_gives_a_result_or_a_clean_error(
     replay = f"python tools/fuzz.py --target {target} --replay {source}"
     how = f"{case.describe()}\n{outcome.detail}" + (f"\n{replay}" if kind == "seed" else "")
     assert outcome.kind in ("valid", "rejected"), how
+
+
+def test_expected_retracing_warning_is_dropped() -> None:
+    """Bucketed batch widths retrace by design; TensorFlow's warning about it is dropped,
+    its other warnings are not."""
+    import logging
+
+    from asr.cli import _quiet_backends
+
+    _quiet_backends()
+    seen: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: seen.append(record.getMessage())  # type: ignore[method-assign]
+    logger = logging.getLogger("tensorflow")
+    logger.addHandler(handler)
+    try:
+        logger.warning("5 of the last 14 calls to <function f> triggered tf.function retracing.")
+        logger.warning("something else")
+    finally:
+        logger.removeHandler(handler)
+    assert seen == ["something else"]
