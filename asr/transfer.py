@@ -4,9 +4,9 @@ The word classifiers' errors sit on voices unlike any they trained on; the CTC s
 heard tens of hours of many voices and real people, and its RNN layers carry what was said
 more than who said it. This classifier keeps the speech model's conv front end and its first
 RNN layers, frozen (or its top ``encoder_tune`` RNN layers fine-tuned, and past them its conv
-front end), and trains a small
-head on their outputs: a Conv1D, max and mean pooling over the real frames, one hidden layer
-and the softmax (docs/EXPERIMENTS.md has the held-out figures against the cnn).
+front end), and trains a small head on their outputs: a Conv1D, max and mean pooling over
+the real frames, one hidden layer and the softmax (docs/EXPERIMENTS.md has the held-out
+figures against the cnn).
 
 The speech model's weights are copied in when training starts, and its features and
 normalization become the classifier's own: the classifier's directory needs nothing from
