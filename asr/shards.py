@@ -37,6 +37,13 @@ _DERIVED_ON_READ = ("deltas", "cmn")
 _STRING_COLUMNS = ("text", "label", "path", "source")
 
 
+# .npy header readers by format version (np.save writes 1.0, or 2.0 for huge headers)
+_NPY_HEADERS = {
+    (1, 0): np.lib.format.read_array_header_1_0,
+    (2, 0): np.lib.format.read_array_header_2_0,
+}
+
+
 def _encode(strings: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     """Strings as one UTF-8 byte array and end offsets: numpy's fixed-width str arrays pad
     every entry to the longest (a 1,000-character transcript would make each row 4 KB)."""
@@ -214,11 +221,19 @@ class ShardedFeatures(Sequence[np.ndarray]):
         """Open file descriptor of a shard and where its array data starts (after the header)."""
         if shard not in self._fds:
             path = self._files[shard]
-            header = np.load(path, mmap_mode="r")  # reads the header only; no page is touched
-            if header.dtype != np.float16 or header.ndim != 2 or header.shape[1] != self._dim:
+            try:  # the header only; a shard cut short is caught per utterance by base()
+                with open(path, "rb") as f:
+                    version = np.lib.format.read_magic(f)
+                    read_header = _NPY_HEADERS.get(version)
+                    if read_header is None:
+                        raise ValueError(f".npy format {version}")
+                    shape, _, dtype = read_header(f)
+                    start = f.tell()
+            except (OSError, ValueError) as e:
+                raise ManifestError(f"{path}: not a readable shard ({e}); pack again") from e
+            if dtype != np.float16 or len(shape) != 2 or shape[1] != self._dim:
                 raise ManifestError(f"{path}: not a float16 shard of {self._dim} dims; pack again")
-            self._data_start[shard] = int(header.offset)
-            del header
+            self._data_start[shard] = start
             self._fds[shard] = os.open(path, os.O_RDONLY)
         return self._fds[shard], self._data_start[shard]
 

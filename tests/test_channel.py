@@ -22,7 +22,9 @@ from asr.channel import (
     mix_at_snr,
     reverberate,
     room_impulses,
+    telephone_band,
 )
+from asr.errors import AsrError
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data" / "samples" / "006070.wav"
@@ -122,3 +124,48 @@ def test_augment_corpus_tool(tmp_path: Path) -> None:
         assert x["duration"] == pytest.approx(len(load_audio(r["audio_filepath"], RATE)) / RATE)
     again = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert again.returncode == 2 and "exists" in again.stderr
+
+
+def _only(**effects: float) -> ChannelConfig:
+    """A channel config with every effect off but the ones named."""
+    off = {"reverb": 0.0, "noise": 0.0, "babble": 0.0, "narrowband": 0.0, "codec": 0.0, "clip": 0.0}
+    return ChannelConfig(**{**off, **effects})
+
+
+def test_the_gain_step_sets_the_peak_it_reports_and_clipping_flattens_it() -> None:
+    speech = _speech()
+    out, what = Channel(_only(gain_db=(-6.0, -6.0)), RATE)(speech, np.random.default_rng(0))
+    assert what == "gain:-6dB"
+    assert np.abs(out).max() == pytest.approx(0.9 * 10 ** (-6 / 20), rel=1e-5)
+    clipped, what = Channel(_only(gain_db=(-6.0, -6.0), clip=1.0), RATE)(
+        speech, np.random.default_rng(0)
+    )
+    assert what == "gain:-6dB clip"
+    level = np.abs(clipped).max()
+    assert level < 0.9 * 10 ** (-6 / 20) and np.sum(np.abs(clipped) >= level - 1e-6) > 10
+
+
+def test_babble_is_drawn_from_the_other_utterances_when_asked() -> None:
+    speech = _speech()
+    channel = Channel(_only(noise=1.0, babble=1.0), RATE, babble=[speech[::-1], speech[::2]])
+    for k in range(5):
+        out, what = channel(speech, np.random.default_rng(k))
+        assert what.startswith("noise:babble@") and out.shape == speech.shape
+    # without a babble pool the same draws fall back to coloured noise
+    _, what = Channel(_only(noise=1.0, babble=1.0), RATE)(speech, np.random.default_rng(0))
+    assert what.split("@")[0] in ("noise:white", "noise:pink", "noise:brown")
+
+
+def test_telephone_band_keeps_the_voice_band_and_cuts_both_sides() -> None:
+    t = np.arange(RATE) / RATE
+    tones = {hz: np.sin(2 * np.pi * hz * t) for hz in (100, 1000, 6000)}
+    kept = {hz: np.std(telephone_band(x, RATE)[RATE // 4 :]) / np.std(x) for hz, x in tones.items()}
+    assert kept[1000] > 0.9 and kept[100] < 0.1 and kept[6000] < 0.05
+
+
+def test_codec_refusals_name_the_fix() -> None:
+    speech = _speech()
+    with pytest.raises(AsrError, match=r"unknown codec 'MP3'; choose one of"):
+        codec(speech, RATE, "MP3")
+    with pytest.raises(AsrError, match="multiple of 8 kHz, not 22050"):
+        codec(speech, 22050, "ULAW")

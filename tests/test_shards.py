@@ -58,14 +58,17 @@ def test_packing_again_extracts_only_changed_audio(corpus: Corpus, tmp_path: Pat
     pack = tmp_path / "p"
     _pack(local, pack)
     before = _shards(pack)
+    written = {name: (pack / name).stat().st_mtime_ns for name in before}
     _pack(local, pack)
-    assert _shards(pack) == before  # nothing changed: every shard reused
+    assert _shards(pack) == before  # nothing changed: every shard reused, not rewritten
+    assert {name: (pack / name).stat().st_mtime_ns for name in before} == written
     os.utime(
         manifest.parent / rows[12]["audio_filepath"], ns=(1, 1)
     )  # the second shard's audio "changed"
     _pack(local, pack)
     after = _shards(pack)
     assert len(after) == 3 and len(after & before) == 2  # one re-extracted, stale one deleted
+    assert all((pack / name).stat().st_mtime_ns == written[name] for name in after & before)
     # other feature settings: every shard is new
     settings = tmp_path / "fbank.json"
     settings.write_text(json.dumps({"features": {"kind": "fbank"}}))
@@ -167,3 +170,33 @@ def test_nan_features_and_old_npz_packs_are_refused(
     capsys.readouterr()
     assert main(argv) == 2
     assert "asr pack MANIFEST --out DIR" in one_line_error(capsys.readouterr().err)
+
+
+def test_bad_audio_names_its_line_or_is_skipped_and_a_damaged_shard_is_refused(
+    corpus: Corpus, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    audio = tmp_path / "audio"
+    shutil.copytree(corpus.folder, audio)
+    manifest = audio / corpus.train.relative_to(corpus.folder)
+    rows = [json.loads(line) for line in manifest.read_text().splitlines()]
+    (manifest.parent / rows[4]["audio_filepath"]).write_bytes(b"RIFF\x00\x00not audio")
+    local = Corpus(audio, manifest, corpus.val, corpus.config)
+    argv = ["pack", str(manifest), "--out", str(tmp_path / "p"), "--jobs", "1"]
+    capsys.readouterr()
+    assert main(argv) == 2
+    error = one_line_error(capsys.readouterr().err)
+    assert f"{manifest}:5: " in error and "--skip-invalid" in error
+    pack = Path(_pack(local, tmp_path / "p", "--skip-invalid"))
+    data = FeatureSet.open_pack(pack, FeatureConfig())
+    assert len(data.paths) == len(rows) - 1  # the bad line left out, the rest in order
+    assert data.paths[3:5] == [str(manifest.parent / rows[k]["audio_filepath"]) for k in (3, 5)]
+    assert len(json.loads((pack / "pack.json").read_text())["skipped"]) == 1
+    # a shard cut short (a full disk, a copy stopped midway) is named, not read as zeros
+    shard = max(pack.glob("shard-*.npy"), key=lambda p: p.stat().st_size)
+    shard.write_bytes(shard.read_bytes()[:-64])
+    damaged = FeatureSet.open_pack(pack, FeatureConfig()).features
+    with pytest.raises(ManifestError, match="truncated shard; pack again"):
+        list(damaged)
+    shard.write_bytes(b"not a numpy file")
+    with pytest.raises(ManifestError, match="not a readable shard .*; pack again"):
+        list(FeatureSet.open_pack(pack, FeatureConfig()).features)

@@ -22,7 +22,7 @@ from asr.decoding import (
 from asr.errors import ConfigError
 from asr.lm import CharLM
 from asr.text import DEFAULT_ALPHABET, Tokenizer
-from asr.wordlm import BOS, EOS, UNK, WordLM
+from asr.wordlm import BOS, DEFAULT_BONUS, DEFAULT_OOV, DEFAULT_WEIGHT, EOS, UNK, WordLM
 
 TEXT = [
     "the cat sat on the mat",
@@ -123,7 +123,8 @@ def test_backoff_follows_the_arpa_rule(tmp_path: Path) -> None:
     path = tmp_path / "other.arpa"
     path.write_text(HANDMADE)
     model = WordLM.load(path)
-    assert (model.order, model.weight) == (2, WordLM.load(path).weight)
+    assert model.order == 2
+    assert (model.weight, model.bonus, model.oov) == (DEFAULT_WEIGHT, DEFAULT_BONUS, DEFAULT_OOV)
 
     def log10(context, word):
         return model.score(context, word) / math.log(10)
@@ -171,7 +172,10 @@ def test_another_arpa_reader_agrees(lm: WordLM, tmp_path: Path) -> None:
         ("\\data\\\nngram 1=2\n\n\\1-grams:\n-1 a\n\\end\\\n", "line 6: 1 1-grams, but"),
         ("\\data\\\nngram 1=1\n\n\\1-grams:\n-1 a\n", "line 5: the file ends without \\end\\"),
         ("\\data\\\nngram 1=1\n\n\\2-grams:\n", "line 4: section \\2-grams: out of order"),
-        ("\\data\\\nngram 1=1\nngram 2=1\n\n\\1-grams:\n-1 a\n\\end\\\n", "2 declares"),
+        (
+            "\\data\\\nngram 1=1\nngram 2=1\n\n\\1-grams:\n-1 a\n\\end\\\n",
+            "1 n-gram sections, but \\data\\ declares 2",
+        ),
         ("# asr-word-lm weight=x\n\\data\\\n", "line 1: 'weight=x' is not a number"),
     ],
 )
@@ -181,7 +185,7 @@ def test_bad_arpa_files_name_the_file_and_line(tmp_path: Path, content: str, whe
     with pytest.raises(ConfigError) as info:
         WordLM.load(path)
     message = str(info.value)
-    assert message.startswith(f"{path}, line ") and where.replace("2 declares", "") in message
+    assert message.startswith(f"{path}, line ") and where in message
     assert "\n" not in message
 
 
