@@ -118,6 +118,9 @@ def base_features(samples: np.ndarray, config: FeatureConfig) -> np.ndarray:
     signal = np.asarray(samples, dtype=np.float64)
     if signal.ndim != 1:
         raise ValueError(f"expected mono samples of shape (n,), got shape {signal.shape}")
+    if signal.size == 0:  # no samples: one frame of silence, like any clip under a frame
+        signal = np.zeros(1)
+    samples = signal
     # psf works on int16-scaled values in its examples; scale so log energies are comparable.
     signal = signal * 32768.0
     common = dict(

@@ -289,16 +289,23 @@ def test_a_speech_span_is_narrowed_to_its_voiced_frames() -> None:
 
 def test_model_loads_with_safe_mode_without_importing_asr(kw, tmp_path) -> None:
     out = _train(kw, tmp_path / "m", epochs=1, arch="crnn", frames=100, per_frame=True, aux=True)
+    classifier = Classifier.load(out)
+    feats = classifier.features(sorted((kw["root"] / "val").glob("*.wav"))[0])
+    n = min(feats.shape[0], 100)
+    np.save(tmp_path / "x.npy", place(feats, 100, 0))
     code = (
         "import sys, keras, numpy as np\n"
         f"m = keras.saving.load_model({str(out / 'model.keras')!r}, safe_mode=True)\n"
-        "y = m.predict_on_batch({'features': np.zeros((1, 100, 42), 'float32'),"
-        " 'input_length': np.array([100], 'int32')})\n"
-        "assert y.shape == (1, 100, 4), y.shape\n"
+        f"x = np.load({str(tmp_path / 'x.npy')!r})[None]\n"
+        f"y = m.predict_on_batch({{'features': x, 'input_length': np.array([{n}], 'int32')}})\n"
+        f"np.save({str(tmp_path / 'y.npy')!r}, y)\n"
         "assert not any(k == 'asr' or k.startswith('asr.') for k in sys.modules)\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-2000:]
+    plain = np.load(tmp_path / "y.npy")
+    assert plain.shape == (1, 100, 4)  # per frame: background and the three words
+    np.testing.assert_allclose(plain, classifier._run([place(feats, 100, 0)], [n]), atol=1e-5)
 
 
 def test_padding_does_not_change_a_variable_length_clip(kw, tmp_path) -> None:

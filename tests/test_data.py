@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from asr.buckets import TIME_BUCKET_GROWTH
 from asr.config import ModelConfig
 from asr.data import (
     CTCBatches,
@@ -153,7 +154,14 @@ def test_audio_seconds_counts_only_batched_utterances() -> None:
 def test_bucket_width_covers_and_stays_close(n: int) -> None:
     w = bucket_width(n)
     assert w >= n and w % 8 == 0
-    assert w <= max(40, 1.25 * n + 8)
+    assert w <= max(40, TIME_BUCKET_GROWTH * n + 8)
+
+
+def test_bucket_widths_never_shrink_and_stay_few() -> None:
+    """Each new width is a compile: 1-1600 frames (up to 16 s) must give a few dozen."""
+    widths = [bucket_width(n) for n in range(1, 1601)]
+    assert all(a <= b for a, b in zip(widths, widths[1:], strict=False))
+    assert len(set(widths)) <= 40
 
 
 def test_joined_sets_keep_order_and_name_every_utterance() -> None:

@@ -74,8 +74,7 @@ def test_train_transcribe_evaluate(
     assert f"of {EPOCHS}; model in {out}" in trained.stdout
     assert "best val CER" in trained.stdout
     epochs = history_epochs(out)
-    assert epochs == list(range(1, EPOCHS + 1))
-    assert len(set(epochs)) == len(epochs)
+    assert epochs == list(range(1, EPOCHS + 1))  # each epoch once, in order
     assert_loss_falls(out)
     config = json.loads((out / "config.json").read_text())
     assert config["model"] == TINY_MODEL

@@ -93,6 +93,8 @@ def test_an_ensemble_averages_its_members_probabilities(kw, members) -> None:
     )
     # one directory is the classifier itself, not an ensemble of one
     assert type(load_classifier([members["dense"]])) is Classifier
+    with pytest.raises(ConfigError, match="no classifier directory given"):
+        load_classifier([])
 
 
 def test_audio_is_read_at_the_highest_member_rate(kw, members) -> None:

@@ -199,3 +199,15 @@ def test_pitch_of_a_long_recording_goes_chunk_by_chunk() -> None:
     assert pitch.shape[0] == cfg.num_frames(len(tone)) > 2048
     np.testing.assert_allclose(150.0 * 2 ** pitch[100:1400, 0], 120.0, rtol=0.01)
     np.testing.assert_allclose(150.0 * 2 ** pitch[1600:2900, 0], 240.0, rtol=0.01)
+
+
+@pytest.mark.parametrize(
+    "config",
+    [FeatureConfig(), FeatureConfig(kind="fbank", zcr=True), FeatureConfig(pitch=True)],
+    ids=["mfcc", "fbank_zcr", "pitch"],
+)
+def test_no_samples_give_the_one_silent_frame_a_sub_frame_clip_gives(config) -> None:
+    empty = compute_features(np.zeros(0, np.float32), config)
+    short = compute_features(np.zeros(50, np.float32), config)
+    assert empty.shape == short.shape == (config.num_frames(0), config.dim)
+    np.testing.assert_array_equal(empty, short)

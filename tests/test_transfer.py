@@ -184,6 +184,29 @@ def test_encoder_layers_keeps_the_first_rnn_layers(speech) -> None:
         speech_encoder_config(speech, 3)
 
 
+def test_a_cut_encoder_trains_on_its_first_rnn_layers(kw, speech, tmp_path) -> None:
+    """--encoder-layers 1: the classifier reads the speech model's conv front end and first
+    RNN layer, unchanged, and its config says so (so predict builds the same cut)."""
+    out = tmp_path / "cut"
+    rc, _, stderr = run_cli(
+        ["classify", "train", "--train", str(kw["train"]), "--val", str(kw["val"]),
+         "--out", str(out), "--encoder", str(speech), "--encoder-layers", "1",
+         "--epochs", "1", "--batch-size", "8", "--no-augment", "--jobs", "1"]
+    )  # fmt: skip
+    assert rc == 0, stderr[-2000:]
+    config, speech_config = load_config(out), load_config(speech)
+    assert config.model.encoder == dataclasses.replace(SPEECH, rnn_layers=1)
+    kept = encoder_layer_names(config.model.encoder)
+    assert len(kept) == len(encoder_layer_names(speech_config.model)) - 1
+    trained = load_inference_model(out, config)
+    original = load_inference_model(speech, speech_config)
+    for a, b in zip(_weights(trained, kept), _weights(original, kept), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert Classifier.load(out).predict(sorted((kw["root"] / "val").glob("*.wav"))[0])[0] in (
+        config.labels
+    )
+
+
 def test_config_round_trip_and_rules() -> None:
     spec = ClassifierModelConfig(arch="encoder", frames=0, encoder=SPEECH)
     config = Config(task="classify", model=spec, labels=("a", "b"))

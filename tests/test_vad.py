@@ -174,6 +174,7 @@ def test_tiny_and_trimmed_clips(transcriber: Transcriber) -> None:
                 x, decoder="greedy"
             ), path
     assert transcriber.transcribe(np.full(100, 0.1, np.float32), decoder="greedy") == ""
+    assert transcriber.transcribe(np.zeros(0, np.float32), decoder="greedy") == ""
 
 
 def test_energies_of_arrays_and_streams_agree(
