@@ -11,6 +11,7 @@ import json
 import logging
 import math
 import os
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -67,9 +68,6 @@ def _cmd_transcribe(args: argparse.Namespace) -> int:
 
     if args.output:
         refuse_overwrite(Path(args.output), args.force)
-        folder = Path(args.output).parent
-        if not folder.is_dir():
-            raise _usage(f"{args.output}: folder {folder} does not exist; create it first")
     if args.beam_width < 1:
         raise _usage(f"--beam-width must be >= 1, got {args.beam_width}")
     failed: list[str] = []
@@ -137,7 +135,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
             **({"alphabet": overrides["alphabet"]} if "alphabet" in overrides else {}),
         )
     except (TypeError, ValueError) as e:
-        raise _usage(f"invalid model settings: {e}") from e
+        raise _settings_error(args, e) from e
     if args.num_processes > 1 and not args.coordinator:
         raise _usage("--num-processes needs --coordinator HOST:PORT (process 0's address)")
     if args.cmn is not None and not args.init_from:
@@ -212,7 +210,7 @@ def classify_settings(args: argparse.Namespace) -> tuple[ClassifierModelConfig, 
         spec = ClassifierModelConfig(**model)
         feature_config = FeatureConfig(**features)
     except (TypeError, ValueError) as e:
-        raise _usage(f"invalid model settings: {e}") from e
+        raise _settings_error(args, e) from e
     return spec, feature_config
 
 
@@ -301,8 +299,6 @@ def _open_output(args: argparse.Namespace):
     if not args.output:
         return None
     refuse_overwrite(Path(args.output), args.force)
-    if not Path(args.output).parent.is_dir():
-        raise _usage(f"{args.output}: folder {Path(args.output).parent} does not exist")
     return Path(args.output)
 
 
@@ -550,8 +546,6 @@ def _cmd_word_lm(args: argparse.Namespace) -> int:
         refuse_overwrite(out, args.force)
     elif not out.is_file():
         raise _usage(f"{out}: no word LM to tune; build one by naming text files")
-    if not out.parent.is_dir():
-        raise _usage(f"{out}: folder {out.parent} does not exist; create it first")
     if args.beam_width < 1:
         raise _usage(f"--beam-width must be >= 1, got {args.beam_width}")
     if not args.text:
@@ -602,8 +596,6 @@ def _cmd_lm(args: argparse.Namespace) -> int:
         refuse_overwrite(out, args.force)
     elif not out.is_file():
         raise _usage(f"{out}: no language model to tune; build one by naming text files")
-    if not out.parent.is_dir():
-        raise _usage(f"{out}: folder {out.parent} does not exist; create it first")
     if args.order < 1:
         raise _usage(f"--order must be >= 1, got {args.order}")
     if args.beam_width < 1:
@@ -763,7 +755,7 @@ def _cmd_pack(args: argparse.Namespace) -> int:
         try:
             features = FeatureConfig(**overrides.get("features", {}))
         except (TypeError, ValueError) as e:
-            raise _usage(f"invalid feature settings: {e}") from e
+            raise _settings_error(args, e) from e
     utterances = []
     skipped: list[str] = []
     for manifest in args.manifests:
@@ -852,6 +844,60 @@ def _share(value: str) -> float:
     return share
 
 
+def _count(value: str) -> int:
+    """Epochs, batch sizes, shard sizes: a whole number, 1 or more."""
+    try:
+        n = int(value)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number, 1 or more, got {value!r}")
+    return n
+
+
+def _rate(value: str) -> float:
+    """--learning-rate: a finite number above 0 (NaN would train to NaN and keep it)."""
+    try:
+        rate = float(value)
+    except ValueError:
+        rate = 0.0
+    if not (rate > 0.0 and math.isfinite(rate)):
+        raise argparse.ArgumentTypeError(f"expected a number above 0, got {value!r}")
+    return rate
+
+
+def _weight(value: str) -> float:
+    """An LM's scale in beam search: a finite number, 0 or more (0: the LM is off)."""
+    try:
+        weight = float(value)
+    except ValueError:
+        weight = -1.0
+    if not (weight >= 0.0 and math.isfinite(weight)):
+        raise argparse.ArgumentTypeError(f"expected a number, 0 or more, got {value!r}")
+    return weight
+
+
+def _finite(value: str) -> float:
+    """An LM bonus: any finite number (a negative one penalizes length)."""
+    try:
+        number = float(value)
+    except ValueError:
+        number = math.nan
+    if not math.isfinite(number):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {value!r}")
+    return number
+
+
+def _settings_error(args: argparse.Namespace, error: Exception) -> _UsageError:
+    """A bad model or feature setting, named with the --config file it came from."""
+    where = f"{args.config}: " if getattr(args, "config", None) else ""
+    reason = str(error)
+    unknown = re.search(r"unexpected keyword argument '(\w+)'", reason)
+    if unknown:
+        reason = f"unknown setting {unknown.group(1)!r}"
+    return _usage(f"{where}invalid settings ({reason})")
+
+
 def _usage(message: str) -> _UsageError:
     return _UsageError(message)
 
@@ -896,7 +942,7 @@ def _add_decoder_args(p: argparse.ArgumentParser, default: str = "auto") -> None
     p.add_argument("--no-word-lm", action="store_true", help="no word LM in beam search")
     p.add_argument(
         "--word-weight",
-        type=float,
+        type=_weight,
         metavar="W",
         help="the word LM's log-probability scale (default: the one stored in its file)",
     )
@@ -974,9 +1020,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--val", required=True, help="validation manifest (or feature pack .npz)")
     p.add_argument("--out", required=True, help="model directory to write")
-    p.add_argument("--epochs", type=int, default=30)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--learning-rate", type=float, default=1e-3)
+    p.add_argument("--epochs", type=_count, default=30)
+    p.add_argument("--batch-size", type=_count, default=32)
+    p.add_argument("--learning-rate", type=_rate, default=1e-3)
     p.add_argument(
         "--lr-schedule",
         choices=["constant", "cosine"],
@@ -1120,12 +1166,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--weight",
-        type=float,
+        type=_weight,
         help="LM log-probability scale in beam search (default 0.7; --word: 0.3)",
     )
     p.add_argument(
         "--bonus",
-        type=float,
+        type=_finite,
         help="score added per character (default 1.0; --word: per word, default 0)",
     )
     p.add_argument(
@@ -1144,7 +1190,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="the model to tune for (default: the shipped model)")
     p.add_argument(
         "--weights",
-        type=float,
+        type=_weight,
         nargs="+",
         metavar="W",
         help=f"weights tried by --tune (default {' '.join(map(str, WEIGHTS))}; --word: "
@@ -1152,7 +1198,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--bonuses",
-        type=float,
+        type=_finite,
         nargs="+",
         metavar="B",
         help=f"bonuses tried by --tune (default {' '.join(map(str, BONUSES))}; --word: "
@@ -1268,7 +1314,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=int, help="processes for feature extraction")
     p.add_argument(
         "--shard-utterances",
-        type=int,
+        type=_count,
         default=2000,
         help="utterances per shard: the unit that is re-extracted when its audio changes",
     )
@@ -1409,9 +1455,9 @@ def _add_classify_parser(sub) -> None:
         help="with --teacher: the teacher's weight in each target, in (0, 1] (default 0.5)",
     )
     p.add_argument("--config", help="JSON file with 'model'/'features' settings")
-    p.add_argument("--epochs", type=int, default=30)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--learning-rate", type=float, default=1e-3)
+    p.add_argument("--epochs", type=_count, default=30)
+    p.add_argument("--batch-size", type=_count, default=64)
+    p.add_argument("--learning-rate", type=_rate, default=1e-3)
     p.add_argument("--lr-schedule", choices=["constant", "cosine"], default="constant")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
     p.add_argument("--force", action="store_true", help="train into a non-empty --out")
@@ -1583,6 +1629,16 @@ def main(argv: list[str] | None = None) -> int:
             f"asr {args.command}: error: this needs {e.name}, which is not installed (the "
             "runtime-only install runs model.onnx files alone); install the training "
             "extra: pip install 'asr[train]'",
+            file=sys.stderr,
+        )
+        return EXIT_ERROR
+    except OSError as e:
+        if e.filename is None:  # a broken pipe, a dead socket: not a path the user can fix
+            raise
+        print(
+            f"asr {args.command}: error: {e.filename}: {e.strerror or e}; check that its "
+            "folder exists, that a file is not named like a folder (or the reverse), and "
+            "that you may read or write there",
             file=sys.stderr,
         )
         return EXIT_ERROR

@@ -17,6 +17,7 @@ from typing import Any
 from asr.architectures import CLASSIFY, CTC, ENCODER, TASKS, get_architecture
 from asr.errors import ConfigError
 from asr.features import FeatureConfig
+from asr.fieldtypes import check_field_types
 from asr.fileio import atomic_write_text
 from asr.text import DEFAULT_ALPHABET
 
@@ -38,9 +39,14 @@ class ModelConfig:
     dropout: float = 0.1
 
     def __post_init__(self) -> None:
+        check_field_types(self)
         get_architecture(self.arch)  # ValueError naming the registered choices
         if self.rnn_units < 1 or self.rnn_layers < 1:
             raise ValueError("rnn_units and rnn_layers must be >= 1")
+        if self.conv_filters < 0:
+            raise ValueError(
+                f"conv_filters must be >= 0 (0: no conv front end), got {self.conv_filters}"
+            )
         if self.conv_filters > 0 and (self.conv_kernel < 1 or self.conv_kernel % 2 == 0):
             raise ValueError(f"conv_kernel must be odd and >= 1, got {self.conv_kernel}")
         if self.conv_stride < 1:
@@ -87,6 +93,7 @@ class ClassifierModelConfig:
     encoder_tune: int = 0
 
     def __post_init__(self) -> None:
+        check_field_types(self)
         arch = get_architecture(self.arch, CLASSIFY)  # ValueError naming the choices
         if (self.arch == ENCODER) != (self.encoder is not None):
             raise ValueError(
@@ -150,12 +157,15 @@ class Config:
     labels: tuple[str, ...] = ()  # a classifier's classes, in output order
 
     def __post_init__(self) -> None:
+        check_field_types(self)
         if self.task not in TASKS:
             raise ValueError(f"unknown task {self.task!r}; this asr knows {list(TASKS)}")
         want = ClassifierModelConfig if self.task == CLASSIFY else ModelConfig
         if not isinstance(self.model, want):
             raise ValueError(f"a {self.task} config needs a {want.__name__} model")
         get_architecture(self.model.arch, self.task)
+        if self.task == CTC and (not self.alphabet or len(set(self.alphabet)) < len(self.alphabet)):
+            raise ValueError(f"the alphabet must be distinct characters, got {self.alphabet!r}")
         if self.task == CLASSIFY:
             if len(self.labels) < 2 or len(set(self.labels)) != len(self.labels):
                 raise ValueError(f"a classifier needs two or more distinct labels: {self.labels}")
@@ -203,6 +213,9 @@ class Config:
             model: ModelConfig | ClassifierModelConfig = ClassifierModelConfig(**model_data)
         else:
             model = ModelConfig(**model_data)
+        for key in ("mean", "std", "labels"):  # a string would pass as a list of characters
+            if not isinstance(data.get(key, []), list | tuple):
+                raise ValueError(f"{key} must be a list, got {data[key]!r}")
         mean = tuple(float(x) for x in data.pop("mean", ()))
         std = tuple(float(x) for x in data.pop("std", ()))
         labels = tuple(str(x) for x in data.pop("labels", ()))
@@ -237,9 +250,23 @@ def save_config(config: Config, model_dir: Path) -> Path:
     return path
 
 
-def load_config(model_dir: Path) -> Config:
-    """Read DIR/config.json; any problem is a ConfigError naming the file and the fix."""
+# What to do with a model of one task where another task's model was needed.
+_OTHER_TASK_HINT = {
+    CTC: "use it with asr transcribe, evaluate or stream",
+    CLASSIFY: "use it with asr classify predict, evaluate or detect",
+}
+
+
+def load_config(model_dir: Path, task: str | None = None) -> Config:
+    """Read DIR/config.json; any problem is a ConfigError naming the file and the fix.
+    ``task``: the task the caller runs; a model of another task is refused here, before a
+    network built for one task is fed the other's inputs."""
     path = Path(model_dir) / CONFIG_NAME
+    if Path(model_dir).exists() and not Path(model_dir).is_dir():
+        raise ConfigError(
+            f"{model_dir}: a file, not a model directory; pass the folder that holds "
+            "config.json and model.keras"
+        )
     if not path.is_file():
         raise ConfigError(
             f"{path}: not found; a model directory needs config.json beside model.keras "
@@ -252,9 +279,15 @@ def load_config(model_dir: Path) -> Config:
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a JSON object, got {type(data).__name__}")
     try:
-        return Config.from_dict(data)
+        config = Config.from_dict(data)
     except (TypeError, ValueError) as e:
         raise ConfigError(f"{path}: invalid config ({e})") from e
+    if task is not None and config.task != task:
+        raise ConfigError(
+            f"{model_dir}: a {config.task} model, where a {task} model is needed; "
+            + _OTHER_TASK_HINT.get(config.task, "")
+        )
+    return config
 
 
 def parse_config_overrides(path: Path) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from pathlib import Path
 from asr.classmetrics import ClassReport
 from asr.decoding import AUTO_DECODER, Hotwords
 from asr.errors import AsrError, AudioError
-from asr.fileio import atomic_write_text
+from asr.fileio import atomic_write_text, refuse_overwrite
 from asr.manifest import read_manifest_report
 from asr.metrics import EvalReport, score
 from asr.report import render_class_html, render_html
@@ -47,10 +47,7 @@ def check_report_paths(path: str | os.PathLike, force: bool = False) -> tuple[Pa
     """
     pair = report_paths(path)
     for p in pair:
-        if p.is_dir():
-            raise AsrError(f"{p}: is a folder; name a report file, e.g. --report {p / 'r.json'}")
-        if p.exists() and not force:
-            raise AsrError(f"{p}: already exists; pass --force to overwrite it")
+        refuse_overwrite(p, force, make_parents=True)
     return pair
 
 

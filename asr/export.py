@@ -116,7 +116,7 @@ def export_model(
 
         model = Transcriber.load(model_dir, lm=None, runtime="keras").model
     target = Path(out) if out is not None else Path(model_dir) / FORMATS[fmt]
-    refuse_overwrite(target, force)
+    refuse_overwrite(target, force, folder=fmt == "savedmodel")
     _warm_up(model)  # Keras exports only a called model
     if fmt == "onnx":
         try:

@@ -15,6 +15,8 @@ import python_speech_features as psf
 import scipy.fft
 import scipy.ndimage
 
+from asr.fieldtypes import check_field_types
+
 SAMPLE_RATE = 16000  # Hz
 WINDOW_SECONDS = 0.025  # 400 samples at 16 kHz
 HOP_SECONDS = 0.010  # 160 samples at 16 kHz: 100 frames per second
@@ -48,6 +50,12 @@ class FeatureConfig:
     pitch: bool = False  # append each frame's log F0 and periodicity (never mean-normalized)
 
     def __post_init__(self) -> None:
+        check_field_types(self)
+        if self.sample_rate < 1000 or self.window_seconds <= 0 or self.hop_seconds <= 0:
+            raise ValueError(
+                f"sample_rate must be 1000 Hz or more and window_seconds and hop_seconds above "
+                f"0, got {self.sample_rate}, {self.window_seconds}, {self.hop_seconds}"
+            )
         if self.kind not in ("mfcc", "fbank"):
             raise ValueError(f"feature kind must be 'mfcc' or 'fbank', got {self.kind!r}")
         if self.window_seconds * self.sample_rate > self.nfft:

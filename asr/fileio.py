@@ -74,10 +74,26 @@ def stale_temp_files(folder: Path) -> list[Path]:
     return sorted(Path(folder).glob(f"{TEMP_PREFIX}*.tmp*"))
 
 
-def refuse_overwrite(path: str | os.PathLike, force: bool) -> None:
-    """Nothing a user made is overwritten unless they say so."""
-    if Path(path).exists() and not force:
+def refuse_overwrite(
+    path: str | os.PathLike, force: bool, folder: bool = False, make_parents: bool = False
+) -> None:
+    """Before any work: nothing a user made is overwritten unless they say so, and the
+    output can be written where it is named (its folder exists, or with ``make_parents``
+    can be made; a file's name is not a folder's). ``folder``: the output is itself a folder
+    (a SavedModel)."""
+    path = Path(path)
+    if path.is_dir() and not folder:
+        raise AsrError(f"{path}: is a folder; name a file to write, e.g. {path / 'out'}")
+    if folder and path.exists() and not path.is_dir():
+        raise AsrError(f"{path}: is a file, where a folder is written; choose another path")
+    if path.exists() and not force:
         raise AsrError(f"{path}: already exists; pass --force to overwrite it")
+    parent = path.parent
+    while make_parents and not parent.exists() and parent != parent.parent:
+        parent = parent.parent  # the nearest folder that exists must be a folder
+    if not parent.is_dir():
+        what = "is a file" if parent.exists() else "does not exist"
+        raise AsrError(f"{path}: its folder {parent} {what}; create the folder or choose another")
 
 
 def file_mode(path: str | os.PathLike) -> int:

@@ -267,7 +267,9 @@ def read_sentences(path: Path) -> list[str]:
         # only the transcripts matter here: the audio may live elsewhere
         return [normalize_text(u.text) for u in read_manifest(path, check_audio_exists=False)]
     try:
-        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+        text = path.read_text(encoding="utf-8", errors="replace")
     except OSError as e:
         raise ConfigError(f"{path}: cannot read ({e.strerror or e})") from e
-    return [s for s in (normalize_text(line) for line in lines) if s]
+    if "\x00" in text:  # odd bytes in real text are replaced; NUL bytes mean audio or binary
+        raise ConfigError(f"{path}: a binary file (it holds NUL bytes), not text; name text files")
+    return [s for s in (normalize_text(line) for line in text.splitlines()) if s]

@@ -26,6 +26,7 @@ import keras
 import numpy as np
 from tqdm import tqdm
 
+from asr.architectures import CTC
 from asr.config import CONFIG_NAME, Config, load_config, save_config
 from asr.data import (
     Augmentation,
@@ -233,7 +234,7 @@ def _train(options: TrainOptions, parallel: Parallel) -> TrainResult:
         config = load_config(out)
     elif options.init_from is not None:
         # fine-tuning keeps the source model's features, normalization and alphabet
-        config = load_config(options.init_from)
+        config = load_config(options.init_from, task=CTC)
         if options.cmn is not None and options.cmn != config.features.cmn:
             # same dimensions, new statistics: the weights carry over, the normalizer is refit
             features = dataclasses.replace(config.features, cmn=options.cmn)

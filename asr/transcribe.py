@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from asr.architectures import CTC
 from asr.audio import AudioStream, audio_duration, load_audio, resample
 from asr.buckets import bucket_width
 from asr.config import Config, load_config, shipped_model_dir
@@ -133,7 +134,7 @@ class Transcriber:
         ``asr.vad.speech_mask``) as blank, so no words are read into silence or steady noise.
         """
         model_dir = Path(model_dir) if model_dir is not None else default_model_dir()
-        config = load_config(model_dir)
+        config = load_config(model_dir, task=CTC)
         if lm == "auto":
             lm = model_dir / LM_NAME if (model_dir / LM_NAME).is_file() else None
         if word_lm == "auto":
