@@ -99,7 +99,7 @@ def _cmd_transcribe(args: argparse.Namespace) -> int:
         text = "".join(json.dumps(dataclasses.asdict(r)) + "\n" for r in results)
     else:
         text = json.dumps([dataclasses.asdict(r) for r in results], indent=2) + "\n"
-    if args.output:
+    if args.output and (results or not failed):  # all failed: no empty file to --force later
         try:
             atomic_write_text(args.output, text)
         except OSError as e:
@@ -107,15 +107,18 @@ def _cmd_transcribe(args: argparse.Namespace) -> int:
                 f"{args.output}: cannot write the output ({e.strerror or e}); "
                 "choose a writable file in an existing folder"
             ) from e
-    else:
+    elif not args.output:
         sys.stdout.write(text)
-    if failed:
-        print(
-            f"asr transcribe: {len(failed)} of {len(failed) + len(results)} inputs failed",
-            file=sys.stderr,
-        )
-        return EXIT_PARTIAL if results else EXIT_ERROR
-    return 0
+    return _outcome("transcribe", failed, len(results))
+
+
+def _outcome(command: str, failed: list[str], done: int) -> int:
+    """Exit status of a command over many inputs: 0; 1 when some failed and the rest were
+    done; 2 when all failed. The count of failures goes to stderr."""
+    if not failed:
+        return 0
+    print(f"asr {command}: {len(failed)} of {len(failed) + done} inputs failed", file=sys.stderr)
+    return EXIT_PARTIAL if done else EXIT_ERROR
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -344,10 +347,12 @@ def _cmd_classify_predict(args: argparse.Namespace) -> int:
             }
             for p, top in results
         ]
-        _emit([json.dumps(rows, indent=2)], output)
+        lines = [json.dumps(rows, indent=2)]
     else:
-        _emit([f"{p}\t{top[0][0]}\t{top[0][1]:.4f}" for p, top in results], output)
-    return EXIT_PARTIAL if failed else 0
+        lines = [f"{p}\t{top[0][0]}\t{top[0][1]:.4f}" for p, top in results]
+    if results or not failed:
+        _emit(lines, output)
+    return _outcome("classify predict", failed, len(results))
 
 
 def _cmd_classify_evaluate(args: argparse.Namespace) -> int:
@@ -402,6 +407,7 @@ def _cmd_classify_detect(args: argparse.Namespace) -> int:
     lines: list[str] = []
     from asr.errors import AudioError
 
+    done = 0
     for path in paths:
         try:
             spans = classifier.detect(
@@ -410,6 +416,7 @@ def _cmd_classify_detect(args: argparse.Namespace) -> int:
         except AudioError as e:
             report(e)
             continue
+        done += 1
         for span in spans:
             if args.format == "jsonl":
                 lines.append(json.dumps({"path": str(path), **dataclasses.asdict(span)}))
@@ -417,8 +424,9 @@ def _cmd_classify_detect(args: argparse.Namespace) -> int:
                 lines.append(
                     f"{path}\t{span.start:.2f}\t{span.end:.2f}\t{span.label}\t{span.score:.3f}"
                 )
-    _emit(lines, output)
-    return EXIT_PARTIAL if failed else 0
+    if done or not failed:
+        _emit(lines, output)
+    return _outcome("classify detect", failed, done)
 
 
 def _cmd_stream(args: argparse.Namespace) -> int:
@@ -653,11 +661,16 @@ def _tune(lm, args: argparse.Namespace) -> None:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
+    from asr.audio import audio_duration
     from asr.export import check_export, export_model
     from asr.transcribe import default_model_dir
 
     model_dir = args.model or default_model_dir()
     check = _export_check_paths(args.check, model_dir) if args.check else []
+    if args.check and not check:
+        raise _usage(f"--check {' '.join(args.check)}: no audio found to check the export on")
+    for path in check:  # a bad clip is named now, not after the export
+        audio_duration(path)
     target = export_model(model_dir, args.format, args.out, force=args.force)
     print(f"{target}: {args.format} export of {model_dir}")
     if check:

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -123,7 +124,10 @@ def export_model(
             import tf2onnx  # noqa: F401
         except ImportError as e:
             raise AsrError("ONNX export needs tf2onnx: pip install 'asr[export]'") from e
-        with atomic_path(target, suffix=".onnx") as tmp:
+        with atomic_path(target, suffix=".onnx") as tmp, warnings.catch_warnings():
+            # Keras' tf2onnx shim touches np.object on import: NumPy's FutureWarning about it
+            # is Keras' to fix and says nothing about this export
+            warnings.filterwarnings("ignore", message="In the future `np.object`")
             model.export(str(tmp), format="onnx", verbose=False)
     elif fmt == "tflite":
         with atomic_path(target, suffix=".tflite") as tmp:

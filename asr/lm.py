@@ -160,6 +160,10 @@ class CharLM:
     def load(cls, path: str | os.PathLike) -> CharLM:
         """Read a file written by ``save``; anything else is a ConfigError naming the file."""
         path = Path(path)
+        if path.is_file() and not zipfile.is_zipfile(path):  # np.load would talk of pickles
+            raise ConfigError(
+                f"{path}: not an asr language model (not an .npz archive); make one with `asr lm`"
+            )
         try:
             with np.load(path, allow_pickle=False) as data:
                 meta = json.loads(str(data["meta"]))

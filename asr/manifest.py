@@ -312,6 +312,11 @@ def _to_utterance(row: _Row, folder: str, check_audio_exists: bool, labels: bool
         raise _LineProblem(problem)
     duration = _check_duration(row.duration)
     audio = os.path.abspath(os.path.join(folder, row.audio))
+    if check_audio_exists and os.path.isdir(audio):
+        raise _LineProblem(
+            f"audio path {_show(row.audio)} is a folder (looked at {_show(audio)}); name one "
+            "audio file a line (asr prepare turns a folder of clips into a manifest)"
+        )
     if check_audio_exists and not os.path.isfile(audio):
         raise _LineProblem(
             f"audio file {_show(row.audio)} not found (looked at {_show(audio)}); fix the path "

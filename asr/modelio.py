@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,11 @@ def load_inference_model(model_dir: Path, config: Config) -> keras.Model:
     path = Path(model_dir) / MODEL_NAME
     if not path.is_file():
         raise ConfigError(f"{path}: not found; pass --model with a directory made by `asr train`")
+    if not zipfile.is_zipfile(path):  # Keras would say "File not found" of a damaged file
+        raise ConfigError(
+            f"{path}: not a .keras archive (damaged or another format); restore it from "
+            "training or retrain"
+        )
     try:
         model = keras.saving.load_model(path, safe_mode=True, compile=False)
     except ValueError as e:

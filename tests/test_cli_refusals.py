@@ -177,3 +177,41 @@ def test_a_model_folder_with_a_mistyped_config_is_named(
     wav = str(ROOT / "data/keywords/yes.wav")
     line = _refused(["classify", "predict", "--model", str(model), wav], capsys)
     assert f"{model / 'config.json'}: invalid config (labels must be a list, got 'yes')" in line
+
+
+def test_classify_predict_counts_failures_like_transcribe(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Some inputs bad: 1, the rest labelled; all bad: 2, and no empty --output left behind
+    that a rerun would then need --force for."""
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"RIFF\x00\x00not audio")
+    good = str(ROOT / "data/keywords/yes.wav")
+    out = tmp_path / "labels.tsv"
+    predict = ["classify", "predict", "--model", str(KEYWORDS)]
+    capsys.readouterr()
+    assert main([*predict, str(bad), "--output", str(out)]) == 2
+    assert "1 of 1 inputs failed" in capsys.readouterr().err and not out.exists()
+    assert main([*predict, str(bad), good, "--output", str(out)]) == 1
+    assert "1 of 2 inputs failed" in capsys.readouterr().err
+    assert out.read_text().startswith(f"{good}\tyes\t")
+
+
+def test_damaged_model_and_lm_files_and_a_folder_as_audio_are_named_for_what_they_are(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model = tmp_path / "kw"
+    shutil.copytree(KEYWORDS, model)
+    (model / "model.onnx").unlink()
+    (model / "model.keras").write_bytes(b"not a zip archive")
+    wav = str(ROOT / "data/keywords/yes.wav")
+    line = _refused(["classify", "predict", "--model", str(model), wav], capsys)
+    assert "model.keras: not a .keras archive (damaged or another format)" in line
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a language model\n")
+    line = _refused(["transcribe", str(SAMPLE), "--decoder", "beam", "--lm", str(notes)], capsys)
+    assert f"{notes}: not an asr language model (not an .npz archive)" in line
+    manifest = tmp_path / "m.jsonl"
+    manifest.write_text(json.dumps({"audio_filepath": str(tmp_path), "text": "hello"}) + "\n")
+    line = _refused(["evaluate", "--manifest", str(manifest)], capsys)
+    assert f"{manifest}:1: " in line and "is a folder" in line

@@ -161,7 +161,7 @@ JSONL_ERRORS = [
     (_json(audio_filepath="", text="x"), "not a file name"),
     (_json(audio_filepath=None, text="x"), "not a file name"),
     (_json(audio_filepath="missing.wav", text="x"), "audio file 'missing.wav' not found"),
-    (_json(audio_filepath="sub", text="x"), "not found"),  # a folder is not an audio file
+    (_json(audio_filepath="sub", text="x"), "is a folder"),  # not an audio file
     (_json(audio_filepath="a.wav", text="x", duration=-1), "not a number of seconds"),
     (_json(audio_filepath="a.wav", text="x", duration="3.2"), "not a number of seconds"),
     (_json(audio_filepath="a.wav", text="x", duration=True), "not a number of seconds"),

@@ -190,5 +190,9 @@ def test_missing_or_corrupt_model_files(tmp_path: Path, tiny_config: Config) -> 
         Transcriber.load(tmp_path)
     save_config(dataclasses.replace(tiny_config, mean=(0.0,) * 39, std=(1.0,) * 39), tmp_path)
     (tmp_path / "model.keras").write_bytes(b"garbage")
-    with pytest.raises(ConfigError, match="cannot load"):
+    with pytest.raises(ConfigError, match="not a .keras archive"):
+        Transcriber.load(tmp_path)
+    with zipfile.ZipFile(tmp_path / "model.keras", "w") as archive:  # a zip, but not Keras'
+        archive.writestr("notes.txt", "hello")
+    with pytest.raises(ConfigError, match="cannot load model"):
         Transcriber.load(tmp_path)
