@@ -77,6 +77,8 @@ def _cmd_transcribe(args: argparse.Namespace) -> int:
         print(f"asr transcribe: skipped {error}", file=sys.stderr)
 
     paths = _audio_paths(args.audio, report)
+    if args.output and Path(args.output).resolve() in {Path(p).resolve() for p in paths}:
+        raise _usage(f"{args.output}: is one of the audio inputs; choose another --output")
     transcriber = Transcriber.load(
         args.model,
         lm=_lm_choice(args),

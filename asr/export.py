@@ -118,6 +118,9 @@ def export_model(
         model = Transcriber.load(model_dir, lm=None, runtime="keras").model
     target = Path(out) if out is not None else Path(model_dir) / FORMATS[fmt]
     refuse_overwrite(target, force, folder=fmt == "savedmodel")
+    if fmt == "savedmodel" and target.is_dir() and not (target / "saved_model.pb").is_file():
+        # --force replaces an earlier export, never a folder of something else
+        raise AsrError(f"{target}: a folder that holds no SavedModel; choose another --out")
     _warm_up(model)  # Keras exports only a called model
     if fmt == "onnx":
         try:

@@ -215,3 +215,19 @@ def test_damaged_model_and_lm_files_and_a_folder_as_audio_are_named_for_what_the
     manifest.write_text(json.dumps({"audio_filepath": str(tmp_path), "text": "hello"}) + "\n")
     line = _refused(["evaluate", "--manifest", str(manifest)], capsys)
     assert f"{manifest}:1: " in line and "is a folder" in line
+
+
+def test_force_replaces_outputs_not_inputs_or_unrelated_folders(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    clip = tmp_path / "clip.wav"
+    shutil.copy(SAMPLE, clip)
+    line = _refused(["transcribe", str(clip), "--output", str(clip), "--force"], capsys)
+    assert "is one of the audio inputs" in line and clip.read_bytes() == SAMPLE.read_bytes()
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    (photos / "holiday.jpg").write_bytes(b"\xff\xd8 a picture")
+    argv = ["export", "--model", str(KEYWORDS), "--format", "savedmodel", "--out", str(photos)]
+    line = _refused([*argv, "--force"], capsys)
+    assert f"{photos}: a folder that holds no SavedModel" in line
+    assert (photos / "holiday.jpg").read_bytes() == b"\xff\xd8 a picture"
