@@ -13,7 +13,7 @@ import math
 import os
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -825,82 +825,33 @@ class _UsageError(Exception):
         super().__init__(one_line(message))
 
 
-def _stretch_fraction(value: str) -> float:
-    """--stretch: a fraction in [0, 0.5); beyond that words lose or gain whole syllables."""
-    try:
-        fraction = float(value)
-    except ValueError:
-        fraction = -1.0
-    if not 0.0 <= fraction < 0.5:
-        raise argparse.ArgumentTypeError(f"expected a fraction from 0 to below 0.5, got {value!r}")
-    return fraction
+def _number(
+    convert: Callable[[str], float], accept: Callable[[float], bool], expected: str
+) -> Callable[[str], float]:
+    """An argparse type: the text converted, kept if finite and ``accept``ed, else a usage
+    error saying what was ``expected`` (NaN passes no comparison, so it is refused too)."""
+
+    def parse(value: str) -> float:
+        try:
+            number = convert(value)
+        except ValueError:
+            number = math.nan
+        if not (math.isfinite(number) and accept(number)):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {value!r}")
+        return number
+
+    return parse
 
 
-def _minutes(value: str) -> float:
-    """--save-every: minutes, 0 or more."""
-    try:
-        minutes = float(value)
-    except ValueError:
-        minutes = -1.0
-    if not (minutes >= 0.0 and math.isfinite(minutes)):
-        raise argparse.ArgumentTypeError(f"expected minutes, 0 or more, got {value!r}")
-    return minutes
-
-
-def _share(value: str) -> float:
-    """--noise-rows: a share of the batch in [0, 0.5]; past half a model learns more noise
-    than speech."""
-    try:
-        share = float(value)
-    except ValueError:
-        share = -1.0
-    if not 0.0 <= share <= 0.5:
-        raise argparse.ArgumentTypeError(f"expected a share from 0 to 0.5, got {value!r}")
-    return share
-
-
-def _count(value: str) -> int:
-    """Epochs, batch sizes, shard sizes: a whole number, 1 or more."""
-    try:
-        n = int(value)
-    except ValueError:
-        n = 0
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number, 1 or more, got {value!r}")
-    return n
-
-
-def _rate(value: str) -> float:
-    """--learning-rate: a finite number above 0 (NaN would train to NaN and keep it)."""
-    try:
-        rate = float(value)
-    except ValueError:
-        rate = 0.0
-    if not (rate > 0.0 and math.isfinite(rate)):
-        raise argparse.ArgumentTypeError(f"expected a number above 0, got {value!r}")
-    return rate
-
-
-def _weight(value: str) -> float:
-    """An LM's scale in beam search: a finite number, 0 or more (0: the LM is off)."""
-    try:
-        weight = float(value)
-    except ValueError:
-        weight = -1.0
-    if not (weight >= 0.0 and math.isfinite(weight)):
-        raise argparse.ArgumentTypeError(f"expected a number, 0 or more, got {value!r}")
-    return weight
-
-
-def _finite(value: str) -> float:
-    """An LM bonus: any finite number (a negative one penalizes length)."""
-    try:
-        number = float(value)
-    except ValueError:
-        number = math.nan
-    if not math.isfinite(number):
-        raise argparse.ArgumentTypeError(f"expected a finite number, got {value!r}")
-    return number
+# --stretch: beyond half, words lose or gain whole syllables
+_stretch_fraction = _number(float, lambda x: 0.0 <= x < 0.5, "a fraction from 0 to below 0.5")
+_minutes = _number(float, lambda x: x >= 0.0, "minutes, 0 or more")  # --save-every
+# --noise-rows: past half of the batch a model learns more noise than speech
+_share = _number(float, lambda x: 0.0 <= x <= 0.5, "a share from 0 to 0.5")
+_count = _number(int, lambda n: n >= 1, "a whole number, 1 or more")  # epochs, batch sizes
+_rate = _number(float, lambda x: x > 0.0, "a number above 0")  # NaN would train to NaN
+_weight = _number(float, lambda x: x >= 0.0, "a number, 0 or more")  # an LM's scale; 0: off
+_finite = _number(float, lambda x: True, "a finite number")  # an LM bonus (may be negative)
 
 
 def _settings_error(args: argparse.Namespace, error: Exception) -> _UsageError:
