@@ -560,6 +560,7 @@ class PipeReader:
         """Float32 mono sample blocks at ``self.rate`` as the bytes arrive."""
         frame = self.encoding.frame_bytes
         pending = b""  # the start of a sample frame still to come
+        sent = False
         while self._left != 0:
             data, self._buffer = self._buffer, b""
             if not data:
@@ -574,6 +575,9 @@ class PipeReader:
             if whole:
                 yield _samples(pending[:whole], self.encoding, self.name)
                 pending = pending[whole:]
+                sent = True
+        if not sent and not pending and not self._left and self.kind == "wav":
+            raise AudioError(f"{self.name}: a WAV with no audio samples (0 frames); send audio")
         if self._left:
             raise AudioError(
                 f"{self.name}: the WAV data ends {self._left} bytes short of its declared "

@@ -161,6 +161,14 @@ def test_wav_stream_stops_at_a_real_data_size() -> None:
     assert reader.rate == 22050 and len(got) == 1000 and np.allclose(got, 0.25)
 
 
+def _header_only_wav() -> bytes:
+    import soundfile as sf
+
+    buffer = io.BytesIO()
+    sf.write(buffer, np.zeros(0, np.float32), RATE, format="WAV", subtype="PCM_16")
+    return buffer.getvalue()
+
+
 @pytest.mark.parametrize(
     ("data", "message"),
     [
@@ -170,8 +178,9 @@ def test_wav_stream_stops_at_a_real_data_size() -> None:
         (b"RIFF\x00\x00\x00\x00AVI LIST", "not WAVE"),
         (b"RIFF\xff\xff\xff\xffWAVEfmt \x10\x00\x00\x00\x11\x00", "header is cut short"),
         (b"", "no audio (0 bytes)"),
+        (_header_only_wav(), "a WAV with no audio samples (0 frames)"),
     ],
-    ids=["odd-bytes", "text", "flac", "riff-not-wave", "short-header", "empty"],
+    ids=["odd-bytes", "text", "flac", "riff-not-wave", "short-header", "empty", "no-frames"],
 )
 def test_bad_streams_are_one_line_errors(data: bytes, message: str) -> None:
     with pytest.raises(AudioError, match=re.escape(message)) as caught:
